@@ -1,0 +1,1 @@
+"""The RPM build domain: projects, builds, chroots, their states and where their results live."""

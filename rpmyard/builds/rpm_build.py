@@ -1,0 +1,121 @@
+"""The server side of the ``rpm-build`` task kind: logs, state mirroring, importing results.
+
+Every transition of a task is mirrored onto its build chroot. A succeeded task's uploads are
+checked, moved into the Copr result directory and published; only once the repository holds them
+does the chroot turn ``succeeded``, so a user who sees success can install at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Hashable
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from rpmyard.builds import states
+from rpmyard.builds.layout import Layout
+from rpmyard.builds.rpmfiles import BadRpm, read_nevra
+from rpmyard.builds.service import BuildService
+from rpmyard.db.base import now
+from rpmyard.db.engine import Database
+from rpmyard.db.models import Build, BuildChroot
+from rpmyard.dispatch import models as task_states
+from rpmyard.dispatch.models import Task
+from rpmyard.dispatch.queue import after_commit
+from rpmyard.publish.repodata import Publisher
+
+log = logging.getLogger(__name__)
+
+LOG_STREAMS = {"builder-live": "builder-live.log", "backend": "backend.log"}
+PUBLISHING = "publishing to the repository"
+
+
+class RpmBuildHooks:
+    def __init__(self, db: Database, layout: Layout, publisher: Publisher, service: BuildService) -> None:
+        self.db = db
+        self.layout = layout
+        self.publisher = publisher
+        self.service = service
+
+    def result_dir(self, task: Task) -> Path:
+        p = task.payload
+        return self.layout.build_dir(p["owner"], p["project"], p["chroot"], p["build_id"], p["pkg_name"])
+
+    def log_path(self, session: Session, task: Task, stream: str) -> Path | None:
+        name = LOG_STREAMS.get(stream)
+        return self.result_dir(task) / name if name else None
+
+    def on_state(self, session: Session, task: Task, files_dir: Path) -> None:
+        bc = session.get(BuildChroot, task.payload["build_chroot_id"])
+        if bc is None or bc.task_id != task.id:
+            return  # the build was deleted meanwhile
+        build = bc.build
+        if task.state == task_states.PENDING:
+            if bc.state not in states.FINISHED:
+                bc.state = states.PENDING
+                bc.reason = task.wait_reason
+        elif task.state == task_states.RUNNING:
+            bc.state = states.RUNNING
+            bc.reason = ""
+            bc.started_on = bc.started_on or now()
+            build.started_on = build.started_on or bc.started_on
+        elif task.state == task_states.SUCCEEDED:
+            self._import(session, task, bc, files_dir)
+        elif task.state in (task_states.FAILED, task_states.CANCELED):
+            bc.state = states.CANCELED if task.state == task_states.CANCELED else states.FAILED
+            bc.reason = task.result_text
+            bc.ended_on = now()
+        self.service.finish_if_done(build)
+
+    def _import(self, session: Session, task: Task, bc: BuildChroot, files_dir: Path) -> None:
+        if bc.state in states.FINISHED:
+            return  # a redelivered completion: already imported
+        dest = self.result_dir(task)
+        dest.mkdir(parents=True, exist_ok=True)
+        rpms = sorted(files_dir.glob("*.rpm")) if files_dir.is_dir() else []
+        try:
+            nevras = [read_nevra(p) for p in rpms]
+            if not any(n["arch"] != "src" for n in nevras):
+                raise BadRpm("the build produced no binary RPM")
+        except BadRpm as exc:
+            bc.state, bc.reason, bc.ended_on = states.FAILED, f"import failed: {exc}", now()
+            return
+        for path in rpms:
+            shutil.move(str(path), dest / path.name)
+        (dest / "success").touch()
+        bc.packages = [n for n in nevras if n["arch"] != "src"]
+        bc.reason = PUBLISHING
+        chroot_dir = dest.parent
+        after_commit(session, lambda: self.publisher.request(chroot_dir, bc.id))
+
+    # -- called by the publisher thread --------------------------------------------------------------
+    def on_published(self, chroot_dir: Path, tokens: list[Hashable], error: str | None) -> None:
+        if not tokens:
+            return
+        with self.db.session() as s:
+            for bc_id in tokens:
+                bc = s.get(BuildChroot, bc_id)
+                if bc is None or bc.state in states.FINISHED:
+                    continue
+                if error:
+                    bc.state, bc.reason = states.FAILED, f"publishing failed: {error}"
+                else:
+                    bc.state, bc.reason = states.SUCCEEDED, ""
+                bc.ended_on = now()
+                self.service.finish_if_done(bc.build)
+
+    def resume_publishing(self) -> None:
+        """After a restart: chroots whose task succeeded but whose publish never finished."""
+        with self.db.session() as s:
+            rows = s.execute(
+                select(BuildChroot, Build)
+                .join(Build, BuildChroot.build_id == Build.id)
+                .join(Task, Task.id == BuildChroot.task_id)
+                .where(BuildChroot.state == states.RUNNING, Task.state == task_states.SUCCEEDED)
+            ).all()
+            for bc, build in rows:
+                owner, project = build.project.owner.name, build.project.name
+                self.publisher.request(self.layout.chroot_dir(owner, project, bc.name), bc.id)

@@ -1,0 +1,1 @@
+"""The `rpmyard` command: serve, admin commands (users, chroots)."""

@@ -1,0 +1,146 @@
+"""`rpmyard` entry point. Admin commands work on the database directly, so run them on the
+frontend host with the same settings as `rpmyard serve`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+
+from rpmyard.builder.target import InvalidChroot, Target
+from rpmyard.builds.errors import UserError
+from rpmyard.config import Settings, load_settings
+from rpmyard.db.models import MockChroot
+from rpmyard.frontend.accounts import copr_config, create_user
+
+app = typer.Typer(help="rpmyard: a self-hosted RPM build service that speaks the Copr API.",
+                  no_args_is_help=True)
+user_app = typer.Typer(help="Manage users and their API tokens.", no_args_is_help=True)
+chroot_app = typer.Typer(help="Manage the chroots (build targets) this instance offers.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(chroot_app, name="chroot")
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="TOML settings file ($RPMYARD_CONFIG)")]
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="data directory ($RPMYARD_DATA_DIR)")]
+
+
+def _yard(config: Path | None, data_dir: Path | None, **overrides: object):  # type: ignore[no-untyped-def]
+    from rpmyard.yard import Yard
+
+    settings = load_settings(config, data_dir=data_dir, **overrides)
+    yard = Yard(settings)
+    yard.init_db()
+    return yard
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="local builder slots (0: none)")] = None,
+) -> None:
+    """Run the frontend, the dispatcher, the publisher and local builder slots in one process."""
+    import threading
+
+    import uvicorn
+
+    from rpmyard.frontend.app import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    yard = _yard(config, data_dir, host=host, port=port, workers=workers)
+    settings: Settings = yard.settings
+    yard.start()
+    server = uvicorn.Server(uvicorn.Config(create_app(yard), host=settings.host, port=settings.port,
+                                           log_level="warning", timeout_keep_alive=30))
+
+    def start_workers_when_listening() -> None:
+        while not server.started and not server.should_exit:
+            threading.Event().wait(0.05)
+        if server.started:
+            yard.start_local_workers(settings.workers)
+            typer.echo(f"rpmyard is serving {settings.base_url} "
+                       f"(data in {settings.data_dir}, {settings.workers} local builder slots)", err=True)
+
+    threading.Thread(target=start_workers_when_listening, daemon=True).start()
+    try:
+        server.run()
+    finally:
+        yard.stop()
+
+
+@app.command()
+def migrate(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Create or upgrade the database schema (serve does this too)."""
+    _yard(config, data_dir)
+    typer.echo("database is at the newest schema")
+
+
+@user_app.command("add")
+def user_add(
+    name: str,
+    admin: Annotated[bool, typer.Option("--admin", help="make the user an administrator")] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Create a user and print a ready ~/.config/copr for copr-cli."""
+    yard = _yard(config, data_dir)
+    try:
+        with yard.db.session() as s:
+            user, token = create_user(s, name, admin=admin, token_days=yard.settings.token_days)
+            text = copr_config(user, token, yard.settings.base_url)
+    except UserError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(text, nl=False)
+
+
+@chroot_app.command("list")
+def chroot_list(
+    all_: Annotated[bool, typer.Option("--all", help="include disabled chroots")] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """List the chroots projects can enable."""
+    yard = _yard(config, data_dir)
+    with yard.db.session() as s:
+        for c in s.scalars(select(MockChroot).order_by(MockChroot.name)):
+            if c.is_active or all_:
+                typer.echo(f"{c.name}{'' if c.is_active else '  (disabled)'}")
+
+
+@chroot_app.command("add")
+def chroot_add(name: str, comment: str = "", config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Offer a new chroot (or enable a disabled one), e.g. `fedora-46-x86_64`."""
+    try:
+        Target.parse(name)
+    except InvalidChroot as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    yard = _yard(config, data_dir)
+    with yard.db.session() as s:
+        c = s.scalar(select(MockChroot).where(MockChroot.name == name))
+        if c is None:
+            s.add(MockChroot(name=name, is_active=True, comment=comment))
+        else:
+            c.is_active = True
+            c.comment = comment or c.comment
+    typer.echo(f"chroot {name} is active")
+
+
+@chroot_app.command("disable")
+def chroot_disable(name: str, config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Stop offering a chroot to new projects and builds (existing results stay)."""
+    yard = _yard(config, data_dir)
+    with yard.db.session() as s:
+        c = s.scalar(select(MockChroot).where(MockChroot.name == name))
+        if c is None:
+            typer.echo(f"error: no chroot named {name}", err=True)
+            raise typer.Exit(1)
+        c.is_active = False
+    typer.echo(f"chroot {name} is disabled")

@@ -1,0 +1,1 @@
+"""Database: one SQLAlchemy metadata, engines for SQLite and PostgreSQL, Alembic migrations."""

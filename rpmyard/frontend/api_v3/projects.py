@@ -1,0 +1,123 @@
+"""Projects: get, list, search, add, edit, delete, regenerate-repos, build permissions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from rpmyard.builds import projects as P
+from rpmyard.builds import states
+from rpmyard.builds.errors import BadRequest, Forbidden
+from rpmyard.db.models import Build, Project, User
+from rpmyard.dispatch import queue
+from rpmyard.dispatch.models import Task
+from rpmyard.frontend.deps import body, current_user, session, yard
+from rpmyard.frontend.pagination import paginate
+from rpmyard.frontend.schemas import project_dict
+from rpmyard.yard import Yard
+
+router = APIRouter()
+ORDER = {"id": Project.id, "name": Project.name}
+
+
+def _publish_empty_repos(y: Yard, s: Session, project: Project) -> None:
+    """Every enabled chroot gets (possibly empty) repodata at once, so `dnf copr enable` works."""
+    dirs = [y.layout.chroot_dir(project.owner.name, project.name, c) for c in project.active_chroot_names()]
+    queue.after_commit(s, lambda: [y.publisher.request(d) for d in dirs])
+
+
+@router.get("/api_3/project")
+def get_project(ownername: str, projectname: str, s: Session = Depends(session),
+                y: Yard = Depends(yard)) -> dict[str, Any]:
+    return project_dict(P.get_project(s, ownername, projectname), y.layout)
+
+
+@router.get("/api_3/project/list")
+def list_projects(request: Request, ownername: str | None = None, s: Session = Depends(session),
+                  y: Yard = Depends(yard)) -> dict[str, Any]:
+    q = select(Project).join(User, Project.owner_id == User.id)
+    if ownername:
+        if ownername.startswith("@"):
+            raise BadRequest("group projects are not supported by this instance")
+        q = q.where(User.name == ownername)
+    items, meta = paginate(s, request, q, ORDER)
+    return {"items": [project_dict(p, y.layout) for p in items], "meta": meta}
+
+
+@router.get("/api_3/project/search")
+def search_projects(request: Request, query: str = "", s: Session = Depends(session),
+                    y: Yard = Depends(yard)) -> dict[str, Any]:
+    if not query.strip():
+        raise BadRequest("query: a search term is required")
+    like = f"%{query.strip()}%"
+    q = (select(Project).join(User, Project.owner_id == User.id)
+         .where(or_(Project.name.ilike(like), Project.description.ilike(like), User.name.ilike(like))))
+    items, meta = paginate(s, request, q, ORDER)
+    return {"items": [project_dict(p, y.layout) for p in items], "meta": meta}
+
+
+@router.post("/api_3/project/add/{ownername}")
+async def add_project(request: Request, ownername: str, data: dict[str, Any] = Depends(body),
+                      user: User = Depends(current_user), s: Session = Depends(session),
+                      y: Yard = Depends(yard)) -> dict[str, Any]:
+    if ownername.startswith("@"):
+        raise BadRequest("group projects are not supported by this instance")
+    if ownername != user.name and not user.is_admin:
+        raise Forbidden(f"You ({user.name}) cannot create projects for {ownername}.")
+    owner = s.scalar(select(User).where(User.name == ownername))
+    if owner is None:
+        raise BadRequest(f"user {ownername} does not exist")
+    exist_ok = P.as_bool(request.query_params.get("exist_ok", "False"), "exist_ok")
+    project = P.create_project(s, owner, data, exist_ok=exist_ok)
+    _publish_empty_repos(y, s, project)
+    return project_dict(project, y.layout)
+
+
+@router.api_route("/api_3/project/edit/{ownername}/{projectname}", methods=["PUT", "POST"])
+async def edit_project(ownername: str, projectname: str, data: dict[str, Any] = Depends(body),
+                       user: User = Depends(current_user), s: Session = Depends(session),
+                       y: Yard = Depends(yard)) -> dict[str, Any]:
+    project = P.get_project(s, ownername, projectname)
+    P.require_owner(project, user)
+    P.apply_fields(s, project, data, repos_key="repos")
+    s.flush()
+    _publish_empty_repos(y, s, project)
+    return project_dict(project, y.layout)
+
+
+@router.api_route("/api_3/project/delete/{ownername}/{projectname}", methods=["DELETE", "POST"])
+def delete_project(ownername: str, projectname: str, user: User = Depends(current_user),
+                   s: Session = Depends(session), y: Yard = Depends(yard)) -> dict[str, Any]:
+    project = P.get_project(s, ownername, projectname)
+    P.require_owner(project, user)
+    result = project_dict(project, y.layout)
+    for build in s.scalars(select(Build).where(Build.project_id == project.id)):
+        for bc in build.chroots:
+            if bc.task_id and bc.state not in states.FINISHED:
+                task = s.get(Task, bc.task_id)
+                if task is not None:
+                    queue.request_cancel(s, task)
+    project_dir = y.layout.project_dir(ownername, projectname)
+    s.delete(project)
+    queue.after_commit(s, lambda: P.delete_project_files(project_dir))
+    return result
+
+
+@router.api_route("/api_3/project/regenerate-repos/{ownername}/{projectname}", methods=["PUT", "POST"])
+def regenerate_repos(ownername: str, projectname: str, user: User = Depends(current_user),
+                     s: Session = Depends(session), y: Yard = Depends(yard)) -> dict[str, Any]:
+    project = P.get_project(s, ownername, projectname)
+    P.require_owner(project, user)
+    _publish_empty_repos(y, s, project)
+    return project_dict(project, y.layout)
+
+
+@router.get("/api_3/project/permissions/can_build_in/{who}/{ownername}/{projectname}")
+def can_build_in(who: str, ownername: str, projectname: str, s: Session = Depends(session)) -> dict[str, Any]:
+    project = P.get_project(s, ownername, projectname)
+    user = s.scalar(select(User).where(User.name == who))
+    allowed = user is not None and (user.id == project.owner_id or user.is_admin)
+    return {"who": who, "ownername": ownername, "projectname": projectname, "can_build_in": allowed}

@@ -1,0 +1,1 @@
+"""Publishing: turning result directories into dnf repositories (repodata, .repo files)."""

@@ -1,0 +1,91 @@
+"""Assembles one running service from settings: database, bus, dispatcher, publisher, workers.
+
+`rpmyard serve` builds a Yard; so do the tests. The embedded default and a distributed setup
+differ only in the URLs given here, not in the code paths.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from sqlalchemy import select
+
+from rpmyard.builder.runner import RpmBuildRunner
+from rpmyard.builder.sandbox import mock_available, sandbox_backend
+from rpmyard.builder.target import host_arches
+from rpmyard.builds.chroots import DEFAULT_CHROOTS
+from rpmyard.builds.layout import Layout
+from rpmyard.builds.rpm_build import RpmBuildHooks
+from rpmyard.builds.service import RPM_BUILD, BuildService
+from rpmyard.builds.sources import SourceFetcher
+from rpmyard.config import Settings
+from rpmyard.db.engine import Database, migrate
+from rpmyard.db.models import MockChroot
+from rpmyard.dispatch import kinds
+from rpmyard.dispatch.bus import make_bus
+from rpmyard.dispatch.dispatcher import Dispatcher
+from rpmyard.dispatch.worker import WorkerRuntime
+from rpmyard.publish.repodata import Publisher
+
+log = logging.getLogger(__name__)
+
+
+class Yard:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        settings.results_dir.mkdir(parents=True, exist_ok=True)
+        settings.spool_dir.mkdir(parents=True, exist_ok=True)
+        self.db = Database(settings.db_url)
+        self.bus = make_bus(settings.broker_url)
+        self.layout = Layout(settings.results_dir, settings.base_url)
+        self.publisher = Publisher()
+        self.builds = BuildService(self.layout, self.publisher, settings.default_timeout, settings.max_attempts)
+        self.rpm_hooks = RpmBuildHooks(self.db, self.layout, self.publisher, self.builds)
+        self.publisher.on_done = self.rpm_hooks.on_published
+        self.fetcher = SourceFetcher(self.db, self.builds, settings.spool_dir,
+                                     settings.max_upload_mb * 1024 * 1024)
+        self.dispatcher = Dispatcher(self.db, self.bus, settings.spool_dir, lease_seconds=settings.lease_seconds)
+        self.workers: list[WorkerRuntime] = []
+        kinds.register_server_hooks(RPM_BUILD, self.rpm_hooks)
+
+    def init_db(self) -> None:
+        migrate(self.db.engine)
+        with self.db.session() as s:
+            if s.scalar(select(MockChroot).limit(1)) is None:
+                s.add_all(MockChroot(name=n, is_active=True) for n in DEFAULT_CHROOTS)
+
+    def start(self) -> None:
+        """Start the background parts that need no HTTP server (call before serving)."""
+        self.publisher.start()
+        self.dispatcher.start()
+        self.fetcher.resume()
+        self.rpm_hooks.resume_publishing()
+
+    def start_local_workers(self, slots: int) -> None:
+        """Embedded builder slots: the same worker runtime `rpmyard worker` runs, over the local bus."""
+        if slots <= 0:
+            return
+        worker = WorkerRuntime(
+            name=f"{socket.gethostname()}-local",
+            bus=self.bus,
+            frontend_url=self.settings.base_url,
+            runners=[RpmBuildRunner(self.settings.build_memory_mb)],
+            slots=slots,
+            arches=[*host_arches(), "noarch"],
+            heartbeat_seconds=self.settings.heartbeat_seconds,
+            workroot=self.settings.data_dir / "work",
+            hide_paths=[self.settings.data_dir],
+            extra_inventory={"sandbox": sandbox_backend(), "mock": mock_available()},
+        )
+        worker.start()
+        self.workers.append(worker)
+
+    def stop(self) -> None:
+        for w in self.workers:
+            w.stop()
+        self.dispatcher.stop()
+        self.publisher.stop()
+        self.bus.close()
+        self.db.engine.dispose()
