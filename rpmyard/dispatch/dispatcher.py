@@ -2,8 +2,10 @@
 
 It runs a short loop (woken by commits and by worker messages, and every ``tick`` anyway) that
 works only from the database, so a restart resumes where it was. Fair share: among the tasks a
-worker can run, the next one belongs to the owner with the fewest tasks running, oldest first;
-background tasks come after all normal ones.
+worker can run, the next one belongs to the owner with the fewest tasks running and, among those,
+the one served least recently (round-robin), then the oldest task; background tasks come after
+all normal ones. Counting running tasks alone is not enough: with one free slot both owners are
+at zero between builds, and the oldest (bulk) task would win every time.
 """
 
 from __future__ import annotations
@@ -152,6 +154,7 @@ class Dispatcher:
                 select(Task.owner, func.count()).where(Task.state.in_(ACTIVE_STATES)).group_by(Task.owner)
             ).all()
         )
+        last_served: dict[str, float] = {}
         sends: list[tuple[str, Message]] = []
         progress = True
         while progress:  # round-robin over workers so slots fill evenly
@@ -159,7 +162,7 @@ class Dispatcher:
             for w in workers:
                 if busy.get(w.name, 0) >= w.slots:
                     continue
-                task = self._pick(s, w, running)
+                task = self._pick(s, w, running, last_served)
                 if task is None:
                     continue
                 task.state = ASSIGNED
@@ -167,7 +170,9 @@ class Dispatcher:
                 task.attempt += 1
                 task.lease_token = secrets.token_hex(16)
                 task.lease_expires = now + self.lease_seconds
+                task.assigned_on = now
                 task.wait_reason = ""
+                last_served[task.owner] = now
                 busy[w.name] = busy.get(w.name, 0) + 1
                 running[task.owner] = running.get(task.owner, 0) + 1
                 w.state = "busy"
@@ -187,7 +192,7 @@ class Dispatcher:
             "payload": task.payload,
         }
 
-    def _pick(self, s: Session, w: Worker, running: dict[str, int]) -> Task | None:
+    def _pick(self, s: Session, w: Worker, running: dict[str, int], last_served: dict[str, float]) -> Task | None:
         arches = w.arches
         q = (
             select(Task.priority, Task.owner, func.min(Task.id))
@@ -198,7 +203,17 @@ class Dispatcher:
         heads = s.execute(q).all()
         if not heads:
             return None
-        _prio, _owner, task_id = min(heads, key=lambda r: (r[0], running.get(r[1], 0), r[2]))
+        owners = [r[1] for r in heads if r[1] not in last_served]
+        if owners:
+            last_served.update(
+                (o, t or 0.0)
+                for o, t in s.execute(
+                    select(Task.owner, func.max(Task.assigned_on)).where(Task.owner.in_(owners)).group_by(Task.owner)
+                )
+            )
+        _prio, _owner, task_id = min(
+            heads, key=lambda r: (r[0], running.get(r[1], 0), last_served.get(r[1], 0.0), r[2])
+        )
         return s.get(Task, task_id)
 
     def _explain_waiting(self, s: Session, now: float) -> None:

@@ -19,7 +19,10 @@ class Task(Base):
     """One unit of work. ``owner`` and ``group`` drive fair share; ``arch`` limits who may run it."""
 
     __tablename__ = "tasks"
-    __table_args__ = (Index("ix_tasks_pick", "state", "priority", "owner", "id"),)
+    __table_args__ = (
+        Index("ix_tasks_pick", "state", "priority", "owner", "id"),
+        Index("ix_tasks_owner_assigned", "owner", "assigned_on"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(50))
@@ -40,6 +43,7 @@ class Task(Base):
     result_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     result_text: Mapped[str] = mapped_column(Text, default="")
     created_on: Mapped[float] = mapped_column(Float, default=lambda: float(now()))
+    assigned_on: Mapped[float | None] = mapped_column(Float, nullable=True)
     started_on: Mapped[float | None] = mapped_column(Float, nullable=True)
     ended_on: Mapped[float | None] = mapped_column(Float, nullable=True)
 

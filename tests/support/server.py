@@ -31,7 +31,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def test_database(data_dir: Path) -> Iterator[str]:
+def scratch_database(data_dir: Path) -> Iterator[str]:
     """The database URL for one server, per ``RPMYARD_TEST_DB``."""
     kind = os.environ.get("RPMYARD_TEST_DB", "sqlite")
     if kind == "sqlite":
@@ -107,7 +107,7 @@ class Server:
 def running_server(base: Path, **extra_env: str) -> Iterator[Server]:
     data_dir = base / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    with test_database(data_dir) as db_url:
+    with scratch_database(data_dir) as db_url:
         server = Server(data_dir, free_port(), db_url, extra_env)
         server.start()
         try:

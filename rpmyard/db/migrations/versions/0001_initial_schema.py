@@ -45,6 +45,7 @@ def upgrade() -> None:
     sa.Column('result_code', sa.Integer(), nullable=True),
     sa.Column('result_text', sa.Text(), nullable=False),
     sa.Column('created_on', sa.Float(), nullable=False),
+    sa.Column('assigned_on', sa.Float(), nullable=True),
     sa.Column('started_on', sa.Float(), nullable=True),
     sa.Column('ended_on', sa.Float(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
