@@ -24,7 +24,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str = ""  # empty: http://host:port
-    workers: int = 2  # local builder slots started by `rpmyard serve`
+    workers: int = -1  # local builder slots `rpmyard serve` starts; -1: 2 on the in-process bus, 0 on AMQP
     max_upload_mb: int = 1024
     default_timeout: int = 18000
     lease_seconds: float = 20.0
@@ -37,6 +37,12 @@ class Settings:
     @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'rpmyard.sqlite'}"
+
+    @property
+    def local_slots(self) -> int:
+        if self.workers >= 0:
+            return self.workers
+        return 2 if self.broker_url in ("", "memory://") else 0
 
     @property
     def base_url(self) -> str:

@@ -63,9 +63,9 @@ def serve(
         while not server.started and not server.should_exit:
             threading.Event().wait(0.05)
         if server.started:
-            yard.start_local_workers(settings.workers)
+            yard.start_local_workers(settings.local_slots)
             typer.echo(f"rpmyard is serving {settings.base_url} "
-                       f"(data in {settings.data_dir}, {settings.workers} local builder slots)", err=True)
+                       f"(data in {settings.data_dir}, {settings.local_slots} local builder slots)", err=True)
 
     threading.Thread(target=start_workers_when_listening, daemon=True).start()
     try:
@@ -144,3 +144,69 @@ def chroot_disable(name: str, config: ConfigOpt = None, data_dir: DataDirOpt = N
             raise typer.Exit(1)
         c.is_active = False
     typer.echo(f"chroot {name} is disabled")
+
+
+@app.command()
+def worker(
+    broker: Annotated[str, typer.Option("--broker", envvar="RPMYARD_BROKER_URL", help="amqp:// URL of RabbitMQ")],
+    frontend: Annotated[str, typer.Option("--frontend", envvar="RPMYARD_FRONTEND_URL",
+                                          help="the frontend's base URL, for logs and uploads")],
+    name: Annotated[str | None, typer.Option(help="worker name (default: host name)")] = None,
+    arch: Annotated[list[str] | None, typer.Option("--arch", help="arch it builds (repeatable; default: host)")] = None,
+    slots: Annotated[int, typer.Option(help="builds at once")] = 1,
+    workdir: Annotated[Path | None, typer.Option(help="scratch directory for builds")] = None,
+    heartbeat: Annotated[float, typer.Option(help="seconds between heartbeats")] = 2.0,
+    memory_mb: Annotated[int, typer.Option("--memory-mb", help="address-space limit per build (0: none)")] = 0,
+) -> None:
+    """Run builder slots on this host: take tasks from the bus, build, upload to the frontend.
+
+    It holds no database credentials. SIGTERM or Ctrl-C drains: current builds finish, no new
+    ones are taken, then it exits; a second signal cancels the running builds.
+    """
+    import signal
+    import socket
+    import threading
+
+    from rpmyard.builder.runner import RpmBuildRunner
+    from rpmyard.builder.sandbox import mock_available, sandbox_backend
+    from rpmyard.builder.target import host_arches
+    from rpmyard.dispatch.bus import make_bus
+    from rpmyard.dispatch.worker import WorkerRuntime
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("pika").setLevel(logging.WARNING)
+    worker_name = name or socket.gethostname()
+    runtime = WorkerRuntime(
+        name=worker_name,
+        bus=make_bus(broker),
+        frontend_url=frontend,
+        runners=[RpmBuildRunner(memory_mb)],
+        slots=slots,
+        arches=[*(arch or host_arches()), "noarch"],
+        heartbeat_seconds=heartbeat,
+        workroot=workdir or Path.home() / ".cache" / "rpmyard-worker" / worker_name,
+        extra_inventory={"sandbox": sandbox_backend(), "mock": mock_available()},
+    )
+    stop = threading.Event()
+    signals = {"n": 0}
+
+    def on_signal(_sig: int, _frame: object) -> None:
+        signals["n"] += 1
+        if signals["n"] == 1:
+            typer.echo(f"worker {worker_name}: draining ({runtime.busy()} running)", err=True)
+            runtime.drain()
+        else:
+            typer.echo(f"worker {worker_name}: canceling running builds", err=True)
+            runtime.stop()
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    runtime.start()
+    typer.echo(f"worker {worker_name} is up: {slots} slots, arches {', '.join(runtime.arches)}", err=True)
+    while not stop.wait(0.5):
+        pass
+    while runtime.busy() and signals["n"] < 2:
+        stop.wait(0.5)
+    runtime.stop()

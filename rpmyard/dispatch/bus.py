@@ -72,6 +72,11 @@ class InProcessBus:
 
 
 def make_bus(url: str) -> Bus:
+    """``memory://`` for the embedded bus, ``amqp://user:pass@host:5672/vhost`` for RabbitMQ."""
     if url in ("", "memory://"):
         return InProcessBus()
-    raise ValueError(f"unsupported broker_url {url!r}: only memory:// is available in this version")
+    if url.startswith(("amqp://", "amqps://")):
+        from rpmyard.dispatch.amqp import AmqpBus
+
+        return AmqpBus(url)
+    raise ValueError(f"unsupported broker_url {url!r}: use memory:// or amqp://")

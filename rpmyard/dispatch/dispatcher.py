@@ -253,6 +253,11 @@ class Dispatcher:
                     task.state = RUNNING
                     task.started_on = now
                     self._notify(s, task)
+            elif kind == "reject":
+                task = self._fenced(s, msg)
+                if task:
+                    task.attempt -= 1  # never started: it does not count as a try
+                    self._requeue(s, task, f"worker {task.worker} is draining")
             elif kind == "done":
                 task = self._fenced(s, msg)
                 if task:

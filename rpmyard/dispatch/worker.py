@@ -161,6 +161,11 @@ class WorkerRuntime:
     def handle(self, msg: Message) -> None:
         if msg.get("type") == "assign":
             task_id = int(msg["task_id"])
+            if self.draining or self._stop.is_set():
+                # Hand it straight back rather than let it wait for a lease to expire.
+                self.bus.publish(DISPATCH_QUEUE, {"type": "reject", "task_id": task_id, "token": msg["token"],
+                                                  "worker": self.name})
+                return
             with self._lock:
                 if task_id in self._tasks:
                     return  # a redelivered assignment of a task already running here
