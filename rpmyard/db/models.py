@@ -22,6 +22,7 @@ class User(Base):
     api_login: Mapped[str] = mapped_column(String(64), unique=True)
     api_token_hash: Mapped[str] = mapped_column(String(128))
     api_token_expiration: Mapped[Any] = mapped_column(Date)
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)  # web login; None: none set
     created_on: Mapped[int] = mapped_column(Integer, default=now)
 
 

@@ -67,3 +67,15 @@ class Worker(Base):
     @property
     def kinds(self) -> list[str]:
         return list(self.inventory.get("kinds", {}))
+
+
+class OutboxEvent(Base):
+    """An event committed with the change it describes; a relay publishes it to the topic exchange."""
+
+    __tablename__ = "outbox_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    topic: Mapped[str] = mapped_column(String(200))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_on: Mapped[float] = mapped_column(Float, default=lambda: float(now()))
+    published_on: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)
