@@ -30,6 +30,8 @@ class Settings:
     lease_seconds: float = 20.0
     heartbeat_seconds: float = 2.0
     max_attempts: int = 3
+    max_running_per_owner: int = 0  # 0: no cap
+    max_running_per_project: int = 0  # 0: no cap
     token_days: int = 180
     build_memory_mb: int = 0  # 0: no limit
     extra: dict[str, Any] = field(default_factory=dict)

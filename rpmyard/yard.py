@@ -46,7 +46,10 @@ class Yard:
         self.publisher.on_done = self.rpm_hooks.on_published
         self.fetcher = SourceFetcher(self.db, self.builds, settings.spool_dir,
                                      settings.max_upload_mb * 1024 * 1024)
-        self.dispatcher = Dispatcher(self.db, self.bus, settings.spool_dir, lease_seconds=settings.lease_seconds)
+        self.dispatcher = Dispatcher(
+            self.db, self.bus, settings.spool_dir, lease_seconds=settings.lease_seconds,
+            max_per_owner=settings.max_running_per_owner, max_per_group=settings.max_running_per_project,
+        )
         self.workers: list[WorkerRuntime] = []
         kinds.register_server_hooks(RPM_BUILD, self.rpm_hooks)
 

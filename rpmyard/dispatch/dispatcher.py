@@ -44,8 +44,11 @@ def task_files_dir(spool: Path, task: Task) -> Path:
 
 
 class Dispatcher:
-    def __init__(self, db: Database, bus: Bus, spool: Path, *, lease_seconds: float, tick: float = 0.5) -> None:
+    def __init__(self, db: Database, bus: Bus, spool: Path, *, lease_seconds: float, tick: float = 0.5,
+                 max_per_owner: int = 0, max_per_group: int = 0) -> None:
         self.db = db
+        self.max_per_owner = max_per_owner  # 0: no cap
+        self.max_per_group = max_per_group
         self.bus = bus
         self.spool = spool
         self.lease_seconds = lease_seconds
@@ -149,11 +152,14 @@ class Dispatcher:
                 select(Task.worker, func.count()).where(Task.state.in_(ACTIVE_STATES)).group_by(Task.worker)
             ).all()
         )
-        running = dict(
-            s.execute(
-                select(Task.owner, func.count()).where(Task.state.in_(ACTIVE_STATES)).group_by(Task.owner)
-            ).all()
-        )
+        running: dict[str, int] = {}
+        running_groups: dict[str, int] = {}
+        for owner, group, n in s.execute(
+            select(Task.owner, Task.group, func.count()).where(Task.state.in_(ACTIVE_STATES))
+            .group_by(Task.owner, Task.group)
+        ):
+            running[owner] = running.get(owner, 0) + n
+            running_groups[group] = running_groups.get(group, 0) + n
         last_served: dict[str, float] = {}
         sends: list[tuple[str, Message]] = []
         progress = True
@@ -162,7 +168,7 @@ class Dispatcher:
             for w in workers:
                 if busy.get(w.name, 0) >= w.slots:
                     continue
-                task = self._pick(s, w, running, last_served)
+                task = self._pick(s, w, running, running_groups, last_served)
                 if task is None:
                     continue
                 task.state = ASSIGNED
@@ -175,6 +181,7 @@ class Dispatcher:
                 last_served[task.owner] = now
                 busy[w.name] = busy.get(w.name, 0) + 1
                 running[task.owner] = running.get(task.owner, 0) + 1
+                running_groups[task.group] = running_groups.get(task.group, 0) + 1
                 w.state = "busy"
                 s.flush()
                 sends.append((worker_queue(w.name), self._assign_message(task)))
@@ -192,18 +199,23 @@ class Dispatcher:
             "payload": task.payload,
         }
 
-    def _pick(self, s: Session, w: Worker, running: dict[str, int], last_served: dict[str, float]) -> Task | None:
-        arches = w.arches
+    def _pick(self, s: Session, w: Worker, running: dict[str, int], running_groups: dict[str, int],
+              last_served: dict[str, float]) -> Task | None:
+        """The next task for ``w``: the head (oldest task) of the most deserving owner and project."""
         q = (
-            select(Task.priority, Task.owner, func.min(Task.id))
+            select(Task.priority, Task.owner, Task.group, func.min(Task.id))
             .where(Task.state == PENDING, Task.kind.in_(w.kinds))
-            .where(Task.arch.is_(None) | Task.arch.in_(arches))
-            .group_by(Task.priority, Task.owner)
+            .where(Task.arch.is_(None) | Task.arch.in_(w.arches))
+            .group_by(Task.priority, Task.owner, Task.group)
         )
-        heads = s.execute(q).all()
+        heads = [
+            h for h in s.execute(q).all()
+            if not (self.max_per_owner and running.get(h[1], 0) >= self.max_per_owner)
+            and not (self.max_per_group and running_groups.get(h[2], 0) >= self.max_per_group)
+        ]
         if not heads:
             return None
-        owners = [r[1] for r in heads if r[1] not in last_served]
+        owners = [h[1] for h in heads if h[1] not in last_served]
         if owners:
             last_served.update(
                 (o, t or 0.0)
@@ -211,25 +223,42 @@ class Dispatcher:
                     select(Task.owner, func.max(Task.assigned_on)).where(Task.owner.in_(owners)).group_by(Task.owner)
                 )
             )
-        _prio, _owner, task_id = min(
-            heads, key=lambda r: (r[0], running.get(r[1], 0), last_served.get(r[1], 0.0), r[2])
-        )
-        return s.get(Task, task_id)
+        head = min(heads, key=lambda h: (h[0], running.get(h[1], 0), last_served.get(h[1], 0.0),
+                                         running_groups.get(h[2], 0), h[3]))
+        return s.get(Task, head[3])
 
     def _explain_waiting(self, s: Session, now: float) -> None:
-        """Say why a pending task waits when no live worker could ever take it."""
+        """Say why pending tasks wait. Works per (kind, arch, owner, project) so it stays cheap
+        with thousands queued: only tasks whose reason changes are touched."""
         workers = self._alive_workers(s, now)
-        pending = s.scalars(select(Task).where(Task.state == PENDING)).all()
-        for t in pending:
-            able = [w for w in workers if t.kind in w.kinds and (t.arch is None or t.arch in w.arches)]
+        running: dict[Any, int] = {}
+        for owner, group, n in s.execute(
+            select(Task.owner, Task.group, func.count()).where(Task.state.in_(ACTIVE_STATES))
+            .group_by(Task.owner, Task.group)
+        ):
+            running[("o", owner)] = running.get(("o", owner), 0) + n
+            running[("g", group)] = running.get(("g", group), 0) + n
+        combos = s.execute(
+            select(Task.kind, Task.arch, Task.owner, Task.group).where(Task.state == PENDING).distinct()
+        ).all()
+        for kind, arch, owner, group in combos:
+            able = [w for w in workers if kind in w.kinds and (arch is None or arch in w.arches)]
             if not able:
-                what = f"{t.kind} tasks for {t.arch}" if t.arch else f"{t.kind} tasks"
+                what = f"{kind} tasks for {arch}" if arch else f"{kind} tasks"
                 reason = f"no worker can run {what}; it waits until one registers"
-            elif t.wait_reason.startswith("no worker"):
-                reason = "waiting for a free worker slot"
+            elif self.max_per_owner and running.get(("o", owner), 0) >= self.max_per_owner:
+                reason = f"{owner} already runs {self.max_per_owner} tasks (the per-owner cap)"
+            elif self.max_per_group and running.get(("g", group), 0) >= self.max_per_group:
+                reason = f"{group} already runs {self.max_per_group} tasks (the per-project cap)"
             else:
-                continue
-            if t.wait_reason != reason:
+                reason = "waiting for a free worker slot"
+            stale = s.scalars(
+                select(Task).where(Task.state == PENDING, Task.kind == kind, Task.owner == owner,
+                                   Task.group == group, Task.wait_reason != reason,
+                                   Task.arch.is_(None) if arch is None else Task.arch == arch)
+                .where(~Task.wait_reason.startswith("retrying") | (reason != "waiting for a free worker slot"))
+            ).all()
+            for t in stale:
                 t.wait_reason = reason
                 self._notify(s, t)
 

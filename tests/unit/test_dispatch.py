@@ -54,12 +54,12 @@ class RecordingHooks:
 
 
 class Rig:
-    def __init__(self, db: Database, tmp: Path, lease: float = 2.0) -> None:
+    def __init__(self, db: Database, tmp: Path, lease: float = 2.0, **caps: int) -> None:
         self.db = db
         self.bus = InProcessBus()
         self.hooks = RecordingHooks()
         kinds.register_server_hooks(KIND, self.hooks)
-        self.dispatcher = Dispatcher(db, self.bus, tmp / "spool", lease_seconds=lease, tick=0.1)
+        self.dispatcher = Dispatcher(db, self.bus, tmp / "spool", lease_seconds=lease, tick=0.1, **caps)
         self.dispatcher.start()
         self.workers: list[WorkerRuntime] = []
         self.tmp = tmp
@@ -101,11 +101,12 @@ class Rig:
 
 
 @pytest.fixture
-def rig(tmp_path: Path) -> Iterator[Rig]:
+def rig(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Rig]:
+    caps = request.node.get_closest_marker("caps")
     with scratch_database(tmp_path) as url:
         db = Database(url)
         migrate(db.engine)
-        r = Rig(db, tmp_path)
+        r = Rig(db, tmp_path, **(caps.kwargs if caps else {}))
         yield r
         r.close()
         db.engine.dispose()
@@ -220,6 +221,29 @@ def test_worker_inventory_is_recorded(rig: Rig) -> None:
         assert w is not None
         assert w.slots == 3 and w.inventory["arches"] == ["x86_64"] and w.inventory["kinds"] == {KIND: "1"}
         assert w.inventory["cpus"] >= 1 and w.inventory["memory_mb"] > 0 and "host" in w.inventory
+
+
+@pytest.mark.caps(max_per_owner=1)
+def test_per_owner_cap_holds_back_an_owner_and_says_why(rig: Rig) -> None:
+    _, runner = rig.worker("w1", slots=3)
+    first = rig.submit(1, owner="capped", seconds=1.0)
+    second = rig.submit(2, owner="capped")
+    other = rig.submit(3, owner="free")
+    rig.wait(lambda: rig.task(other).state == "succeeded")
+    assert rig.task(first).state == "running"
+    assert rig.task(second).state == "pending"
+    assert "per-owner cap" in rig.task(second).wait_reason
+    rig.wait(lambda: rig.task(second).state == "succeeded")
+
+
+@pytest.mark.caps(max_per_group=1)
+def test_per_project_cap(rig: Rig) -> None:
+    rig.worker("w1", slots=3)
+    first = rig.submit(1, owner="o", seconds=1.0)
+    second = rig.submit(2, owner="o")
+    rig.wait(lambda: "per-project cap" in rig.task(second).wait_reason)
+    assert rig.task(first).state in ("assigned", "running")
+    rig.wait(lambda: rig.task(second).state == "succeeded")
 
 
 def test_threads_do_not_leak_between_rigs() -> None:
