@@ -23,8 +23,9 @@ from rpmyard.config import Settings
 from rpmyard.db.engine import Database, migrate
 from rpmyard.db.models import MockChroot
 from rpmyard.dispatch import kinds
-from rpmyard.dispatch.bus import make_bus
+from rpmyard.dispatch.bus import DISPATCH_QUEUE, make_bus
 from rpmyard.dispatch.dispatcher import Dispatcher
+from rpmyard.dispatch.events import EventRelay
 from rpmyard.dispatch.worker import WorkerRuntime
 from rpmyard.publish.repodata import Publisher
 
@@ -50,6 +51,7 @@ class Yard:
             self.db, self.bus, settings.spool_dir, lease_seconds=settings.lease_seconds,
             max_per_owner=settings.max_running_per_owner, max_per_group=settings.max_running_per_project,
         )
+        self.events = EventRelay(self.db, self.bus, gate=self.dispatcher.is_leader)
         self.workers: list[WorkerRuntime] = []
         kinds.register_server_hooks(RPM_BUILD, self.rpm_hooks)
 
@@ -59,12 +61,24 @@ class Yard:
             if s.scalar(select(MockChroot).limit(1)) is None:
                 s.add_all(MockChroot(name=n, is_active=True) for n in DEFAULT_CHROOTS)
 
-    def start(self) -> None:
-        """Start the background parts that need no HTTP server (call before serving)."""
+    def start(self, *, dispatcher: bool = True) -> None:
+        """Start the background parts that need no HTTP server (call before serving).
+
+        With ``dispatcher=False`` (a frontend whose dispatcher runs as `rpmyard dispatcher`), new
+        work is announced on the bus instead, so the remote dispatcher reacts at once.
+        """
         self.publisher.start()
-        self.dispatcher.start()
+        if dispatcher:
+            self.dispatcher.start()
+            self.events.start()
+            self.rpm_hooks.resume_publishing()
+        else:
+            self.db.commit_listeners.append(self._wake_remote_dispatcher)
         self.fetcher.resume()
-        self.rpm_hooks.resume_publishing()
+
+    def _wake_remote_dispatcher(self, info: dict[str, object]) -> None:
+        if info.get("dispatch_wake"):
+            self.bus.publish(DISPATCH_QUEUE, {"type": "wake"})
 
     def start_local_workers(self, slots: int) -> None:
         """Embedded builder slots: the same worker runtime `rpmyard worker` runs, over the local bus."""
@@ -89,6 +103,7 @@ class Yard:
         for w in self.workers:
             w.stop()
         self.dispatcher.stop()
+        self.events.stop()
         self.publisher.stop()
         self.bus.close()
         self.db.engine.dispose()

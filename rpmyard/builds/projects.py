@@ -82,6 +82,10 @@ def resolve_chroots(s: Session, patterns: list[str], *, allowed: list[str] | Non
     return [chosen[k] for k in sorted(chosen)]
 
 
+def find_project(s: Session, owner: User, name: str) -> Project | None:
+    return s.scalar(select(Project).where(Project.owner_id == owner.id, Project.name == name))
+
+
 def get_project(s: Session, owner: str, name: str) -> Project:
     project = s.scalar(select(Project).join(User, Project.owner_id == User.id)
                        .where(User.name == owner, Project.name == name))

@@ -15,7 +15,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rpmyard.builds import states
+from rpmyard.builds import events, states
+from rpmyard.builds.errors import NotFound
 from rpmyard.builds.layout import Layout
 from rpmyard.builds.rpmfiles import BadRpm, read_nevra
 from rpmyard.builds.service import BuildService
@@ -46,13 +47,20 @@ class RpmBuildHooks:
 
     def log_path(self, session: Session, task: Task, stream: str) -> Path | None:
         name = LOG_STREAMS.get(stream)
-        return self.result_dir(task) / name if name else None
+        if name is None:
+            return None
+        bc = session.get(BuildChroot, task.payload["build_chroot_id"])
+        if bc is None or bc.task_id != task.id:
+            # Deleted while its canceled task winds down: writing would recreate the removed directory.
+            raise NotFound(f"the build of task {task.id} was deleted; its log is no longer kept")
+        return self.result_dir(task) / name
 
     def on_state(self, session: Session, task: Task, files_dir: Path) -> None:
         bc = session.get(BuildChroot, task.payload["build_chroot_id"])
         if bc is None or bc.task_id != task.id:
             return  # the build was deleted meanwhile
         build = bc.build
+        before = bc.state
         if task.state == task_states.PENDING:
             if bc.state not in states.FINISHED:
                 bc.state = states.PENDING
@@ -69,6 +77,7 @@ class RpmBuildHooks:
             bc.reason = task.result_text
             bc.ended_on = now()
         self.service.finish_if_done(build)
+        events.chroot_changed(session, bc, before)
 
     def _import(self, session: Session, task: Task, bc: BuildChroot, files_dir: Path) -> None:
         if bc.state in states.FINISHED:
@@ -100,12 +109,14 @@ class RpmBuildHooks:
                 bc = s.get(BuildChroot, bc_id)
                 if bc is None or bc.state in states.FINISHED:
                     continue
+                before = bc.state
                 if error:
                     bc.state, bc.reason = states.FAILED, f"publishing failed: {error}"
                 else:
                     bc.state, bc.reason = states.SUCCEEDED, ""
                 bc.ended_on = now()
                 self.service.finish_if_done(bc.build)
+                events.chroot_changed(s, bc, before)
 
     def resume_publishing(self) -> None:
         """After a restart: chroots whose task succeeded but whose publish never finished."""

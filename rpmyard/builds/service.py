@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from rpmyard.builder.srpm import InvalidSrpm, SrpmInfo, inspect_srpm
 from rpmyard.builder.target import Target
-from rpmyard.builds import states
+from rpmyard.builds import events, states
 from rpmyard.builds.errors import BadRequest, Forbidden
 from rpmyard.builds.layout import Layout
 from rpmyard.builds.projects import as_bool, as_list
@@ -104,6 +104,7 @@ class BuildService:
         build = self._new_build(s, project, user, opts, chroots, source_type="upload",
                                 source_dict={"pkg": filename}, source_state=states.SUCCEEDED)
         self.attach_srpm(s, build, srpm, info)
+        events.build_submitted(s, build)
         return build
 
     def submit_url(self, s: Session, project: Project, user: User, opts: BuildOptions, url: str) -> Build:
@@ -111,8 +112,10 @@ class BuildService:
         if not url.startswith(("http://", "https://")):
             raise BadRequest(f"pkgs: {url!r} is not an http(s) URL of a source RPM")
         chroots = self.pick_chroots(project, opts)
-        return self._new_build(s, project, user, opts, chroots, source_type="link",
-                               source_dict={"url": url}, source_state=states.PENDING)
+        build = self._new_build(s, project, user, opts, chroots, source_type="link",
+                                source_dict={"url": url}, source_state=states.PENDING)
+        events.build_submitted(s, build)
+        return build
 
     @staticmethod
     def inspect(srpm: Path, filename: str) -> SrpmInfo:

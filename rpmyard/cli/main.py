@@ -43,6 +43,8 @@ def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="local builder slots (0: none)")] = None,
+    dispatcher: Annotated[bool, typer.Option("--dispatcher/--no-dispatcher",
+                                             help="run the dispatcher here (else: `rpmyard dispatcher`)")] = True,
 ) -> None:
     """Run the frontend, the dispatcher, the publisher and local builder slots in one process."""
     import threading
@@ -55,7 +57,7 @@ def serve(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     yard = _yard(config, data_dir, host=host, port=port, workers=workers)
     settings: Settings = yard.settings
-    yard.start()
+    yard.start(dispatcher=dispatcher)
     server = uvicorn.Server(uvicorn.Config(create_app(yard), host=settings.host, port=settings.port,
                                            log_level="warning", timeout_keep_alive=30))
 
@@ -210,3 +212,62 @@ def worker(
     while runtime.busy() and signals["n"] < 2:
         stop.wait(0.5)
     runtime.stop()
+
+
+@app.command("dispatcher")
+def dispatcher_cmd(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Run only the dispatcher (next to `rpmyard serve --no-dispatcher`, sharing its database and
+    results storage). Start two: one leads, the other takes over within a second of its death."""
+    import signal
+    import threading
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("pika").setLevel(logging.WARNING)
+    yard = _yard(config, data_dir)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    yard.start()
+    typer.echo("dispatcher started; waiting for leadership", err=True)
+    stop.wait()
+    yard.stop()
+
+
+@app.command("workers")
+def workers_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """List every worker: state, host, arches, slots, running tasks, heartbeat age."""
+    import json
+
+    from rpmyard.dispatch import fleet
+
+    yard = _yard(config, data_dir)
+    with yard.db.session() as s:
+        rows = fleet.workers(s, yard.settings.lease_seconds)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    typer.echo(f"{'NAME':24} {'STATE':9} {'HOST':20} {'ARCHES':22} {'SLOTS':>5} {'BUSY':>4} {'HEARTBEAT':>9}")
+    for w in rows:
+        typer.echo(f"{w['name']:24} {w['state']:9} {str(w['host']):20} {','.join(w['arches']):22} "
+                   f"{w['slots']:>5} {len(w['tasks']):>4} {w['heartbeat_age']:>8.1f}s")
+
+
+@app.command("tasks")
+def tasks_cmd(config: ConfigOpt = None, data_dir: DataDirOpt = None) -> None:
+    """List the task kinds the live fleet can run, and the queue."""
+    import json
+
+    from rpmyard.dispatch import fleet
+
+    yard = _yard(config, data_dir)
+    with yard.db.session() as s:
+        kinds = fleet.task_kinds(s, yard.settings.lease_seconds)
+        queue = fleet.queue_summary(s)
+    typer.echo(f"{'KIND':16} {'VERSIONS':12} {'WORKERS':>7} {'SLOTS':>5}")
+    for kind, k in kinds.items():
+        typer.echo(f"{kind:16} {','.join(k['versions']):12} {k['workers']:>7} {k['slots']:>5}")
+    typer.echo("queue: " + json.dumps(queue))

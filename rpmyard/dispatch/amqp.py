@@ -74,6 +74,51 @@ class AmqpBus:
                     log.warning("publish to %s failed (%s); reconnecting", queue_name, exc)
                     time.sleep(RECONNECT_DELAY)
 
+    def publish_event(self, topic: str, message: Message, *, attempts: int = 30) -> None:
+        from rpmyard.dispatch.events import EXCHANGE
+
+        body = json.dumps(message).encode()
+        with self._lock:
+            for attempt in range(attempts):
+                try:
+                    ch = self._publish_channel()
+                    if EXCHANGE not in self._declared:
+                        ch.exchange_declare(exchange=EXCHANGE, exchange_type="topic", durable=True)
+                        self._declared.add(EXCHANGE)
+                    ch.basic_publish(exchange=EXCHANGE, routing_key=topic, body=body,
+                                     properties=pika.BasicProperties(delivery_mode=2,
+                                                                     content_type="application/json"))
+                    return
+                except (pika.exceptions.AMQPError, OSError) as exc:
+                    self._conn = None
+                    if attempt + 1 == attempts or self._closing.is_set():
+                        raise
+                    log.warning("publishing event %s failed (%s); reconnecting", topic, exc)
+                    time.sleep(RECONNECT_DELAY)
+
+    def subscribe_events(self, pattern: str, handler: Handler) -> None:
+        """A private auto-delete queue bound to ``pattern`` (what an outside consumer would do)."""
+        from rpmyard.dispatch.events import EXCHANGE
+
+        def run() -> None:
+            while not self._closing.is_set():
+                try:
+                    conn = pika.BlockingConnection(self.params)
+                    ch = conn.channel()
+                    ch.exchange_declare(exchange=EXCHANGE, exchange_type="topic", durable=True)
+                    q = ch.queue_declare(queue="", exclusive=True).method.queue
+                    ch.queue_bind(queue=q, exchange=EXCHANGE, routing_key=pattern)
+                    for method, _props, body in ch.consume(q, inactivity_timeout=0.5, auto_ack=True):
+                        if self._closing.is_set():
+                            break
+                        if method is not None:
+                            handler(json.loads(body))
+                    conn.close()
+                except (pika.exceptions.AMQPError, OSError):
+                    time.sleep(RECONNECT_DELAY)
+
+        threading.Thread(target=run, name=f"amqp-events:{pattern}", daemon=True).start()
+
     # -- consuming -------------------------------------------------------------------------------
     def consume(self, queue_name: str, handler: Handler) -> None:
         t = threading.Thread(target=self._consume_forever, args=(queue_name, handler),

@@ -29,6 +29,14 @@ def worker_queue(worker_name: str) -> str:
 class Bus(Protocol):
     def publish(self, queue_name: str, message: Message) -> None: ...
 
+    def publish_event(self, topic: str, message: Message) -> None:
+        """Publish to the events topic exchange (see dispatch.events)."""
+        ...
+
+    def subscribe_events(self, pattern: str, handler: Handler) -> None:
+        """Deliver events whose topic matches ``pattern`` (AMQP syntax: ``*`` one word, ``#`` any)."""
+        ...
+
     def consume(self, queue_name: str, handler: Handler) -> None:
         """Deliver every message of ``queue_name`` to ``handler`` on a background thread."""
         ...
@@ -43,6 +51,7 @@ class InProcessBus:
         self._queues: dict[str, queue.Queue[Message | None]] = {}
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._subscribers: list[tuple[str, Handler]] = []
 
     def _queue(self, name: str) -> queue.Queue[Message | None]:
         with self._lock:
@@ -65,10 +74,34 @@ class InProcessBus:
         t.start()
         self._threads.append(t)
 
+    def publish_event(self, topic: str, message: Message) -> None:
+        for pattern, handler in list(self._subscribers):
+            if topic_matches(pattern, topic):
+                try:
+                    handler(dict(message))
+                except Exception:
+                    log.exception("event subscriber %s failed", pattern)
+
+    def subscribe_events(self, pattern: str, handler: Handler) -> None:
+        self._subscribers.append((pattern, handler))
+
     def close(self) -> None:
         with self._lock:
             for q in self._queues.values():
                 q.put(None)
+
+
+def topic_matches(pattern: str, topic: str) -> bool:
+    """AMQP topic matching: ``*`` is exactly one dot-separated word, ``#`` zero or more."""
+    return _match(pattern.split("."), topic.split("."))
+
+
+def _match(pat: list[str], words: list[str]) -> bool:
+    if not pat:
+        return not words
+    if pat[0] == "#":
+        return any(_match(pat[1:], words[i:]) for i in range(len(words) + 1))
+    return bool(words) and pat[0] in ("*", words[0]) and _match(pat[1:], words[1:])
 
 
 def make_bus(url: str) -> Bus:

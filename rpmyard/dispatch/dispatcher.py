@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from rpmyard.db.engine import Database
 from rpmyard.dispatch import kinds
 from rpmyard.dispatch.bus import DISPATCH_QUEUE, Bus, Message, worker_queue
+from rpmyard.dispatch.leader import Leadership
 from rpmyard.dispatch.models import (
     ACTIVE_STATES,
     ASSIGNED,
@@ -47,6 +48,8 @@ class Dispatcher:
     def __init__(self, db: Database, bus: Bus, spool: Path, *, lease_seconds: float, tick: float = 0.5,
                  max_per_owner: int = 0, max_per_group: int = 0) -> None:
         self.db = db
+        self.leadership = Leadership(db.engine, spool / "dispatcher.lock")
+        self.is_leader = threading.Event()
         self.max_per_owner = max_per_owner  # 0: no cap
         self.max_per_group = max_per_group
         self.bus = bus
@@ -60,16 +63,26 @@ class Dispatcher:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
+        """Run in the background once this process wins leadership (at once, if it is alone)."""
         self.db.commit_listeners.append(self._on_commit)
-        self.bus.consume(DISPATCH_QUEUE, self.handle)
-        self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
+        self._thread = threading.Thread(target=self._lead, name="dispatcher", daemon=True)
         self._thread.start()
+
+    def _lead(self) -> None:
+        while not self._stop.is_set():
+            if not self.leadership.acquire(self._stop):
+                return
+            if not self.is_leader.is_set():
+                self.is_leader.set()
+                self.bus.consume(DISPATCH_QUEUE, self.handle)
+            self._loop()
 
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()
         if self._thread:
             self._thread.join(timeout=5)
+        self.leadership.release()
 
     def wake(self) -> None:
         self._wake.set()
@@ -82,6 +95,8 @@ class Dispatcher:
         while not self._stop.is_set():
             self._wake.wait(self.tick)
             self._wake.clear()
+            if not self.leadership.still_held():
+                return  # re-acquire before touching anything again
             try:
                 self.run_once()
             except Exception:
