@@ -23,7 +23,8 @@ class RpmBuildRunner:
         def backend(line: str) -> None:
             ctx.log(f"[rpmyard] {line}\n".encode(), "backend")
 
-        backend(f"task {ctx.task_id} attempt {ctx.attempt}: building {p['pkg_name']} for {p['chroot']}")
+        backend(f"worker {ctx.worker}, task {ctx.task_id} attempt {ctx.attempt}: "
+                f"building {p['pkg_name']} for {p['chroot']}")
         try:
             target = Target.parse(p["chroot"])
         except InvalidChroot as exc:

@@ -44,6 +44,7 @@ class Outcome:
 class TaskContext:
     """What a runner gets on the worker: its input, a cancel flag and ways to report back."""
 
+    worker: str
     task_id: int
     attempt: int
     payload: dict[str, Any]

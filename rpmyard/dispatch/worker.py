@@ -95,6 +95,7 @@ class WorkerRuntime:
         self.workroot = workroot or Path(tempfile.gettempdir()) / f"rpmyard-worker-{os.getpid()}"
         self.hide_paths = hide_paths or []
         self.extra_inventory = extra_inventory or {}
+        self.http_patience = 300.0
         self.draining = False
         self._tasks: dict[int, tuple[str, threading.Event]] = {}  # id -> (token, cancel)
         self._lock = threading.Lock()
@@ -177,6 +178,29 @@ class WorkerRuntime:
             if entry and entry[0] == msg.get("token"):
                 entry[1].set()
 
+    def _retrying(self, call: Any, cancel: threading.Event) -> Any:
+        """Ride out a frontend restart or a network blip: retry transport errors and 5xx answers
+        for up to ``http_patience`` seconds. A 4xx (a refused lease, a bad request) is final."""
+        deadline = time.monotonic() + self.http_patience
+        delay = 0.2
+        while True:
+            try:
+                result = call()
+                if not (isinstance(result, httpx.Response) and result.status_code >= 500):
+                    return result
+                problem = f"HTTP {result.status_code}"
+            except httpx.TransportError as exc:
+                problem = str(exc) or type(exc).__name__
+            except httpx.HTTPStatusError as exc:
+                if exc.response.status_code < 500:
+                    raise
+                problem = f"HTTP {exc.response.status_code}"
+            if time.monotonic() + delay > deadline or self._stop.is_set():
+                raise RuntimeError(f"frontend unreachable for {self.http_patience:.0f} s: {problem}")
+            log.warning("frontend call failed (%s); retrying in %.1f s", problem, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
     def _run_task(self, msg: Message) -> None:
         task_id, token = int(msg["task_id"]), str(msg["token"])
         cancel = self._tasks[task_id][1]
@@ -187,25 +211,31 @@ class WorkerRuntime:
         workdir.mkdir(parents=True)
 
         def send_log(stream: str, offset: int, data: bytes) -> None:
-            r = self._http.post(f"{base}/log", params={"stream": stream, "offset": offset},
-                                content=data, headers=headers)
+            r = self._retrying(lambda: self._http.post(f"{base}/log", params={"stream": stream, "offset": offset},
+                                                       content=data, headers=headers), cancel)
             r.raise_for_status()
 
         def upload(path: Path, name: str) -> None:
-            with open(path, "rb") as fh:
-                r = self._http.put(f"{base}/files/{name}", content=fh, headers=headers)
+            def put() -> httpx.Response:
+                with open(path, "rb") as fh:
+                    return self._http.put(f"{base}/files/{name}", content=fh, headers=headers)
+
+            r = self._retrying(put, cancel)
             if r.status_code != 200:
                 raise RuntimeError(f"upload of {name} refused: {r.status_code} {r.text[:200]}")
 
         def download(url: str, dest: Path, max_bytes: int) -> None:
-            got = 0
-            with self._http.stream("GET", url) as r, open(dest, "wb") as fh:
-                r.raise_for_status()
-                for chunk in r.iter_bytes(1024 * 1024):
-                    got += len(chunk)
-                    if got > max_bytes:
-                        raise RuntimeError(f"{url} is larger than {max_bytes} bytes")
-                    fh.write(chunk)
+            def get() -> None:
+                got = 0
+                with self._http.stream("GET", url) as r, open(dest, "wb") as fh:
+                    r.raise_for_status()
+                    for chunk in r.iter_bytes(1024 * 1024):
+                        got += len(chunk)
+                        if got > max_bytes:
+                            raise RuntimeError(f"{url} is larger than {max_bytes} bytes")
+                        fh.write(chunk)
+
+            self._retrying(get, cancel)
 
         streamer = LogStreamer(send_log)
 
@@ -214,7 +244,7 @@ class WorkerRuntime:
                                               "text": text})
 
         ctx = TaskContext(
-            task_id=task_id, attempt=int(msg["attempt"]), payload=msg["payload"], workdir=workdir,
+            worker=self.name, task_id=task_id, attempt=int(msg["attempt"]), payload=msg["payload"], workdir=workdir,
             cancel=cancel, log=streamer.write, upload=upload, download=download, progress=progress,
             hide_paths=self.hide_paths,
         )

@@ -60,6 +60,7 @@ class Server:
                     "RPMYARD_DATABASE_URL": database_url, **extra_env}
         self.log_path = data_dir.parent / f"server-{port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self._log_start = 0
 
     def rpmyard(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run an admin command against this server's settings."""
@@ -67,6 +68,8 @@ class Server:
                               capture_output=True, check=check, cwd=ROOT)
 
     def start(self) -> None:
+        """Start (or restart, on the same data and database) and wait until it serves and builds."""
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "rpmyard.cli", "serve"], env=self.env,
                                      stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
@@ -83,7 +86,9 @@ class Server:
         raise RuntimeError(f"rpmyard serve did not come up:\n{self.log_path.read_text()[-3000:]}")
 
     def workers_ready(self) -> bool:
-        return "local builder slots" in self.log_path.read_text(errors="replace")
+        with open(self.log_path, "rb") as fh:
+            fh.seek(self._log_start)
+            return b"local builder slots" in fh.read()
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.proc and self.proc.poll() is None:

@@ -1,0 +1,161 @@
+"""Nothing is lost when anything dies: real `rpmyard worker` processes, real RabbitMQ, the real
+database (SQLite or PostgreSQL per RPMYARD_TEST_DB), real builds. Leases here are 3 s with 0.5 s
+heartbeats (the defaults are 20 s and 2 s)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.distributed import CHROOT, Cluster, cluster
+from tests.support.srpms import make_srpm
+
+
+@pytest.fixture
+def c(tmp_path: Path) -> Iterator[Cluster]:
+    with cluster(tmp_path) as cl:
+        yield cl
+
+
+@pytest.fixture(scope="module")
+def trivial(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    d = tmp_path_factory.mktemp("trivial")
+    return [make_srpm("hello-noarch", d, version=f"1.{i}") for i in range(30)]
+
+
+def slow_srpm(tmp: Path, seconds: int) -> Path:
+    return make_srpm("slow", tmp / f"slow{seconds}", defines={"sleep_seconds": str(seconds)})
+
+
+def rabbitmqctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=120)
+
+
+def test_stale_worker_that_comes_back_is_refused(c: Cluster, tmp_path: Path) -> None:
+    c.user("sam")
+    stale = c.worker("stale")
+    build = c.submit("sam", slow_srpm(tmp_path, 4))
+    c.wait([build], ("running",), timeout=60)
+    stale.signal(signal.SIGSTOP)  # frozen: no heartbeats, lease expires
+    try:
+        rescuer = c.worker("rescuer")
+        assert c.wait([build])[build] == "succeeded"
+        assert "worker rescuer" in c.backend_log("sam", build, "slow-build")
+    finally:
+        stale.signal(signal.SIGCONT)
+    # The stale worker finishes its copy and tries to upload: refused, nothing changes.
+    deadline = time.monotonic() + 60
+    while "refused: 409" not in stale.log_text() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert "refused: 409" in stale.log_text()
+    assert "worker rescuer" in c.backend_log("sam", build, "slow-build")
+    assert c.build(build)["state"] == "succeeded"
+    c.assert_nothing_lost("sam", [build])
+    rescuer.stop()
+
+
+def test_broker_restart_with_30_builds_in_flight(c: Cluster, trivial: list[Path]) -> None:
+    c.user("bea")
+    c.worker("w1", "--slots", "2")
+    c.worker("w2", "--slots", "2")
+    builds = [c.submit("bea", s) for s in trivial]
+    c.wait(builds[:2], ("running", "succeeded"), timeout=60)
+    rabbitmqctl("stop_app")
+    try:
+        time.sleep(3)
+    finally:
+        rabbitmqctl("start_app")
+    states = c.wait(builds, timeout=300)
+    assert set(states.values()) == {"succeeded"}, states
+    c.assert_nothing_lost("bea", builds)
+
+
+def test_frontend_and_dispatcher_killed_and_restarted(c: Cluster, trivial: list[Path], tmp_path: Path) -> None:
+    c.user("fred")
+    c.worker("w1", "--slots", "2")
+    builds = [c.submit("fred", s) for s in trivial[:10]] + [c.submit("fred", slow_srpm(tmp_path, 5))]
+    c.wait(builds[-1:], ("running",), timeout=120)
+    c.server.stop(signal.SIGKILL)
+    time.sleep(2)
+    c.server.start()
+    states = c.wait(builds, timeout=300)
+    assert set(states.values()) == {"succeeded"}, states
+    c.assert_nothing_lost("fred", builds)
+
+
+def test_build_that_kills_its_worker_is_tried_on_three_hosts_then_fails(c: Cluster, tmp_path: Path) -> None:
+    c.user("kim")
+    build = c.submit("kim", slow_srpm(tmp_path, 30))
+    hosts = []
+    for n in range(3):
+        w = c.worker(f"victim{n}")
+        c.wait([build], ("running",), timeout=60)
+        deadline = time.monotonic() + 30
+        while f"worker victim{n}" not in c.backend_log("kim", build, "slow-build") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        w.signal(signal.SIGKILL)  # the build "crashes" its host
+        hosts.append(w.name)
+        if n < 2:
+            c.wait([build], ("pending",), timeout=30)
+    assert c.wait([build], timeout=60)[build] == "failed"
+    page = httpx.get(f"{c.server.url}/coprs/build/{build}/").text
+    assert "gave up after 3 attempts" in page
+    built = httpx.get(f"{c.server.url}/api_3/build-chroot?build_id={build}&chrootname={CHROOT}").json()
+    assert built["state"] == "failed"
+
+
+def test_long_build_outlives_the_consumer_ack_timeout(c: Cluster, tmp_path: Path) -> None:
+    """RabbitMQ's consumer_timeout lowered to 3 s for this test (30 min by default): a healthy
+    build running 4x that long is not redelivered, because workers ack an assignment as soon as
+    its build thread starts and report through their own messages."""
+    rabbitmqctl("eval", "application:set_env(rabbit, consumer_timeout, 3000).")
+    try:
+        c.user("lou")
+        c.worker("patient")
+        build = c.submit("lou", slow_srpm(tmp_path, 12))
+        assert c.wait([build], timeout=120)[build] == "succeeded"
+        log = c.backend_log("lou", build, "slow-build")
+        assert "attempt 1" in log and "attempt 2" not in log
+    finally:
+        rabbitmqctl("eval", "application:set_env(rabbit, consumer_timeout, 1800000).")
+
+
+def test_fair_share_with_two_slots(c: Cluster, trivial: list[Path]) -> None:
+    c.user("bulk")
+    c.user("solo")
+    c.worker("w", "--slots", "2")
+    batch = [c.submit("bulk", trivial[i % len(trivial)]) for i in range(60)]
+    c.wait(batch[:1], ("running", "succeeded"), timeout=60)
+    single = c.submit("solo", trivial[0])
+    c.wait(batch + [single], timeout=600)
+    single_started = c.build(single)["started_on"]
+    started_before = [b for b in batch if c.build(b)["started_on"] < single_started]
+    # The single build did not wait behind the batch: it started within about one build's time
+    # of being submitted (timestamps are whole seconds, so allow the builds of those seconds).
+    assert len(started_before) <= 20, f"{len(started_before)} of 60 batch builds started before the single one"
+    assert all(c.build(b)["state"] == "succeeded" for b in batch + [single])
+
+
+def test_workers_get_only_their_own_arch(c: Cluster, tmp_path: Path) -> None:
+    c.user("ana", chroots=(CHROOT, "fedora-43-aarch64"))
+    c.worker("x86", "--arch", "x86_64")
+    c.worker("arm", "--arch", "aarch64")
+    hello_c = make_srpm("hello-c", tmp_path / "c")
+    build = c.submit("ana", hello_c, chroots=(CHROOT, "fedora-43-aarch64"))
+    c.wait([build], timeout=120)
+    assert "worker x86," in c.backend_log("ana", build, "hello-c", CHROOT)
+    arm_log = c.backend_log("ana", build, "hello-c", "fedora-43-aarch64")
+    assert "worker arm," in arm_log
+    chroots = {bc["name"]: bc["state"] for bc in
+               httpx.get(f"{c.server.url}/api_3/build-chroot/list?build_id={build}").json()["items"]}
+    assert chroots[CHROOT] == "succeeded"
+    # This host cannot run aarch64 code: the arm worker got the task and says why it cannot build it.
+    assert chroots["fedora-43-aarch64"] == "failed"
+    noarch = c.submit("ana", make_srpm("hello-noarch", tmp_path / "n"), chroots=(CHROOT, "fedora-43-aarch64"))
+    assert c.wait([noarch])[noarch] == "succeeded"  # noarch builds anywhere
