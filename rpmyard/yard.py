@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import socket
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
@@ -27,7 +28,9 @@ from rpmyard.dispatch.bus import DISPATCH_QUEUE, make_bus
 from rpmyard.dispatch.dispatcher import Dispatcher
 from rpmyard.dispatch.events import EventRelay
 from rpmyard.dispatch.worker import WorkerRuntime
+from rpmyard.publish.lifecycle import Lifecycle
 from rpmyard.publish.repodata import Publisher
+from rpmyard.publish.signing import Keyring
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +44,14 @@ class Yard:
         self.db = Database(settings.db_url)
         self.bus = make_bus(settings.broker_url)
         self.layout = Layout(settings.results_dir, settings.base_url)
-        self.publisher = Publisher()
+        # Signing keys stay on this (the frontend) host: builders never see data_dir/keys.
+        self.keyring = Keyring(settings.data_dir / "keys", urlsplit(settings.base_url).hostname or "localhost")
+        self.publisher = Publisher(key_for=self.keyring.key_for_chroot, queue_dir=settings.data_dir / "publish-queue")
         self.builds = BuildService(self.layout, self.publisher, settings.default_timeout, settings.max_attempts)
         self.rpm_hooks = RpmBuildHooks(self.db, self.layout, self.publisher, self.builds)
         self.publisher.on_done = self.rpm_hooks.on_published
+        self.publisher.on_retry = self.rpm_hooks.on_publish_retry
+        self.lifecycle = Lifecycle(self.db, self.layout, self.publisher)
         self.fetcher = SourceFetcher(self.db, self.builds, settings.spool_dir,
                                      settings.max_upload_mb * 1024 * 1024)
         self.dispatcher = Dispatcher(
@@ -72,6 +79,7 @@ class Yard:
             self.dispatcher.start()
             self.events.start()
             self.rpm_hooks.resume_publishing()
+            self.lifecycle.start()
         else:
             self.db.commit_listeners.append(self._wake_remote_dispatcher)
         self.fetcher.resume()
@@ -104,6 +112,9 @@ class Yard:
             w.stop()
         self.dispatcher.stop()
         self.events.stop()
+        self.lifecycle.stop()
         self.publisher.stop()
+        self.keyring.close()
         self.bus.close()
         self.db.engine.dispose()
+        self.db.read_engine.dispose()

@@ -22,7 +22,9 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, readonly: bool = False) -> Engine:
+    """An engine; on SQLite, ``readonly`` engines begin deferred transactions that never block
+    on writers (WAL), while the write engine takes the write lock up front."""
     url = normalize_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -39,7 +41,7 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
             # IMMEDIATE takes the write lock up front: no deadlock between two upgrading readers.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
@@ -60,8 +62,20 @@ class Database:
     def __init__(self, url: str) -> None:
         self.engine = make_engine(url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        sqlite = self.engine.dialect.name == "sqlite"
+        self.read_engine = make_engine(url, readonly=True) if sqlite else self.engine
+        self.read_sessions = sessionmaker(self.read_engine, expire_on_commit=False)
         # Called with ``session.info`` after each commit: how the dispatcher learns of new work.
         self.commit_listeners: list[Callable[[dict[str, Any]], None]] = []
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """For requests that only read: on SQLite they then never wait for the write lock."""
+        with self.read_sessions() as s:
+            try:
+                yield s
+            finally:
+                s.rollback()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

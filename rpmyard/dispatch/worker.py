@@ -76,7 +76,7 @@ class WorkerRuntime:
         *,
         name: str,
         bus: Bus,
-        frontend_url: str,
+        frontend_url: str | None,
         runners: list[Runner],
         slots: int,
         arches: list[str],
@@ -87,7 +87,8 @@ class WorkerRuntime:
     ) -> None:
         self.name = name
         self.bus = bus
-        self.frontend_url = frontend_url.rstrip("/")
+        # None: no frontend (tasks that need no uploads, as in the dispatcher's own tests); logs are dropped.
+        self.frontend_url = frontend_url.rstrip("/") if frontend_url else None
         self.runners = {r.kind: r for r in runners}
         self.slots = slots
         self.arches = arches
@@ -211,6 +212,8 @@ class WorkerRuntime:
         workdir.mkdir(parents=True)
 
         def send_log(stream: str, offset: int, data: bytes) -> None:
+            if self.frontend_url is None:
+                return
             r = self._retrying(lambda: self._http.post(f"{base}/log", params={"stream": stream, "offset": offset},
                                                        content=data, headers=headers), cancel)
             r.raise_for_status()

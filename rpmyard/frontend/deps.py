@@ -21,9 +21,18 @@ def yard(request: Request) -> Yard:
     return request.app.state.yard
 
 
-def session(request: Request) -> Iterator[Session]:
+def _unit_of_work(request: Request) -> Iterator[Session]:
     with request.app.state.yard.db.session() as s:
         yield s
+
+
+def session(s: Session = Depends(_unit_of_work, scope="function")) -> Session:
+    """The request's session; it commits when the route returns, before the response is sent.
+
+    FastAPI ends a yield dependency after the response by default, so a client could be told of a
+    success whose commit then failed, or read its own write back before it was committed.
+    """
+    return s
 
 
 def optional_user(request: Request, s: Session = Depends(session)) -> User | None:

@@ -67,7 +67,7 @@ class Rig:
     def worker(self, name: str, *, slots: int = 1, arches: tuple[str, ...] = ("x86_64", "noarch"),
                runner: EchoRunner | None = None, heartbeat: float = 0.3) -> tuple[WorkerRuntime, EchoRunner]:
         runner = runner or EchoRunner()
-        w = WorkerRuntime(name=name, bus=self.bus, frontend_url="http://127.0.0.1:9", runners=[runner],
+        w = WorkerRuntime(name=name, bus=self.bus, frontend_url=None, runners=[runner],
                           slots=slots, arches=list(arches), heartbeat_seconds=heartbeat,
                           workroot=self.tmp / name)
         w.start()
