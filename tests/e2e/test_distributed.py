@@ -98,3 +98,41 @@ def test_killed_worker_build_is_requeued_and_succeeds_elsewhere(dist_server: Ser
         assert [p["name"] for p in built[CHROOT]["packages"]] == ["slow-build"]
     finally:
         doomed.stop()
+
+
+def test_events_reach_an_outside_pika_consumer(dist_server: Server, api: httpx.Client, broker: str,
+                                               tmp_path: Path) -> None:
+    import pika
+
+    conn = pika.BlockingConnection(pika.URLParameters(broker))
+    ch = conn.channel()
+    ch.exchange_declare(exchange="rpmyard.events", exchange_type="topic", durable=True)
+    queue = ch.queue_declare(queue="", exclusive=True).method.queue
+    ch.queue_bind(queue=queue, exchange="rpmyard.events", routing_key="rpmyard.#")
+    w = WorkerProcess("eventful", broker, dist_server.url, tmp_path)
+    try:
+        api.post("/api_3/project/add/dana", json={"name": "evt", "chroots": [CHROOT]}).raise_for_status()
+        data = {"ownername": "dana", "projectname": "evt", "chroots": [CHROOT]}
+        srpm = make_srpm("hello-noarch", tmp_path / "s")
+        with open(srpm, "rb") as fh:
+            build_id = api.post("/api_3/build/create/upload",
+                                files={"json": ("json", json.dumps(data), "application/json"),
+                                       "pkgs": (srpm.name, fh, "application/x-rpm")}).json()["id"]
+        events: list[dict] = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(e["topic"] == "rpmyard.build.end" for e in events):
+            method, _props, body = ch.basic_get(queue, auto_ack=True)
+            if method is None:
+                time.sleep(0.1)
+                continue
+            events.append(json.loads(body))
+    finally:
+        w.stop()
+        conn.close()
+    mine = [e for e in events if e.get("project") == "evt"]
+    topics = [e["topic"] for e in mine]
+    assert topics == ["rpmyard.project.created", "rpmyard.build.new", "rpmyard.build.start", "rpmyard.build.end"]
+    end = mine[-1]
+    assert end["build_id"] == build_id and end["state"] == "succeeded" and end["status"] == 1
+    assert end["chroot"] == CHROOT and end["package"] == "hello-noarch" and end["owner"] == "dana"
+    assert len({e["id"] for e in mine}) == 4
