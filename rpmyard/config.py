@@ -24,6 +24,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str = ""  # empty: http://host:port
+    dispatcher: bool = True  # run the dispatcher inside `rpmyard serve` (else run `rpmyard dispatcher`)
     workers: int = -1  # local builder slots `rpmyard serve` starts; -1: 2 on the in-process bus, 0 on AMQP
     max_upload_mb: int = 1024
     default_timeout: int = 18000
@@ -33,6 +34,7 @@ class Settings:
     max_running_per_owner: int = 0  # 0: no cap
     max_running_per_project: int = 0  # 0: no cap
     token_days: int = 180
+    worker_token: str = ""  # when set, workers must present it (rpmyard worker --token) on every upload
     build_memory_mb: int = 0  # 0: no limit
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -79,6 +81,10 @@ def _coerce(values: dict[str, Any]) -> dict[str, Any]:
             value = int(value)
         elif kind == "float":
             value = float(value)
+        elif kind == "bool" and isinstance(value, str):
+            if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(f"setting {key}: {value!r} is not a boolean")
+            value = value.lower() in ("1", "true", "yes", "on")
         out[key] = value
     return out
 

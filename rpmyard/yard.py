@@ -103,6 +103,7 @@ class Yard:
             workroot=self.settings.data_dir / "work",
             hide_paths=[self.settings.data_dir],
             extra_inventory={"sandbox": sandbox_backend(), "mock": mock_available()},
+            token=self.settings.worker_token,
         )
         worker.start()
         self.workers.append(worker)

@@ -43,8 +43,8 @@ def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="local builder slots (0: none)")] = None,
-    dispatcher: Annotated[bool, typer.Option("--dispatcher/--no-dispatcher",
-                                             help="run the dispatcher here (else: `rpmyard dispatcher`)")] = True,
+    dispatcher: Annotated[bool | None, typer.Option("--dispatcher/--no-dispatcher",
+                                                    help="run the dispatcher here (else: `rpmyard dispatcher`)")] = None,
 ) -> None:
     """Run the frontend, the dispatcher, the publisher and local builder slots in one process."""
     import threading
@@ -55,9 +55,9 @@ def serve(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    yard = _yard(config, data_dir, host=host, port=port, workers=workers)
+    yard = _yard(config, data_dir, host=host, port=port, workers=workers, dispatcher=dispatcher)
     settings: Settings = yard.settings
-    yard.start(dispatcher=dispatcher)
+    yard.start(dispatcher=settings.dispatcher)
     server = uvicorn.Server(uvicorn.Config(create_app(yard), host=settings.host, port=settings.port,
                                            log_level="warning", timeout_keep_alive=30))
 
@@ -159,6 +159,8 @@ def worker(
     workdir: Annotated[Path | None, typer.Option(help="scratch directory for builds")] = None,
     heartbeat: Annotated[float, typer.Option(help="seconds between heartbeats")] = 2.0,
     memory_mb: Annotated[int, typer.Option("--memory-mb", help="address-space limit per build (0: none)")] = 0,
+    token: Annotated[str, typer.Option("--token", envvar="RPMYARD_WORKER_TOKEN",
+                                       help="the frontend's worker_token, if it sets one")] = "",
 ) -> None:
     """Run builder slots on this host: take tasks from the bus, build, upload to the frontend.
 
@@ -189,6 +191,7 @@ def worker(
         heartbeat_seconds=heartbeat,
         workroot=workdir or Path.home() / ".cache" / "rpmyard-worker" / worker_name,
         extra_inventory={"sandbox": sandbox_backend(), "mock": mock_available()},
+        token=token,
     )
     stop = threading.Event()
     signals = {"n": 0}

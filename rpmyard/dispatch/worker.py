@@ -84,6 +84,7 @@ class WorkerRuntime:
         workroot: Path | None = None,
         hide_paths: list[Path] | None = None,
         extra_inventory: dict[str, Any] | None = None,
+        token: str = "",
     ) -> None:
         self.name = name
         self.bus = bus
@@ -97,6 +98,7 @@ class WorkerRuntime:
         self.hide_paths = hide_paths or []
         self.extra_inventory = extra_inventory or {}
         self.http_patience = 300.0
+        self.token = token  # the frontend's worker token, if it requires one
         self.draining = False
         self._tasks: dict[int, tuple[str, threading.Event]] = {}  # id -> (token, cancel)
         self._lock = threading.Lock()
@@ -205,7 +207,7 @@ class WorkerRuntime:
     def _run_task(self, msg: Message) -> None:
         task_id, token = int(msg["task_id"]), str(msg["token"])
         cancel = self._tasks[task_id][1]
-        headers = {"X-Task-Token": token}
+        headers = {"X-Task-Token": token, **({"X-Worker-Token": self.token} if self.token else {})}
         base = f"{self.frontend_url}/api/worker/tasks/{task_id}"
         workdir = self.workroot / f"task-{task_id}-{msg['attempt']}"
         shutil.rmtree(workdir, ignore_errors=True)

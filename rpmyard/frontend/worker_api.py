@@ -7,6 +7,7 @@ The routes are generic: where a log goes is the task kind's decision (its server
 
 from __future__ import annotations
 
+import hmac
 import os
 import re
 from pathlib import Path
@@ -28,6 +29,9 @@ MAX_LOG_CHUNK = 8 * 1024 * 1024
 
 
 def fenced_task(s: Session, task_id: int, request: Request) -> Task:
+    expected = request.app.state.yard.settings.worker_token
+    if expected and not hmac.compare_digest(request.headers.get("x-worker-token", ""), expected):
+        raise Unauthorized("this frontend only accepts workers that present its worker token (X-Worker-Token)")
     token = request.headers.get("x-task-token")
     if not token:
         raise Unauthorized("a task token is required (X-Task-Token)")
@@ -48,14 +52,22 @@ def _write_at(path: Path, offset: int, data: bytes) -> None:
         fh.write(data)
 
 
-@router.post("/api/worker/tasks/{task_id}/log")
-async def append_log(task_id: int, request: Request, stream: str = "main", offset: int = 0,
-                     s: Session = Depends(session)) -> dict[str, int]:
+def _log_target(s: Session, task_id: int, request: Request, stream: str) -> Path:
+    """Where a log chunk goes. Called in a thread: database work on the event loop would block
+    every request, including the ones whose commit would free SQLite's lock (a 30 s deadlock)."""
     task = fenced_task(s, task_id, request)
     hooks = kinds.server_hooks(task.kind)
     path = hooks.log_path(s, task, stream) if hooks else None
+    s.commit()  # log_path may have read: release SQLite's write lock again
     if path is None:
         raise BadRequest(f"task kind {task.kind} has no log stream {stream!r}")
+    return path
+
+
+@router.post("/api/worker/tasks/{task_id}/log")
+async def append_log(task_id: int, request: Request, stream: str = "main", offset: int = 0,
+                     s: Session = Depends(session)) -> dict[str, int]:
+    path = await run_in_threadpool(_log_target, s, task_id, request, stream)
     data = await request.body()
     if len(data) > MAX_LOG_CHUNK:
         raise TooLarge("log chunk too large")
@@ -68,7 +80,7 @@ async def upload_file(task_id: int, name: str, request: Request, s: Session = De
                       y: Yard = Depends(yard)) -> dict[str, int]:
     if not SAFE_NAME.match(name) or ".." in name:
         raise BadRequest(f"unsafe file name {name!r}")
-    task = fenced_task(s, task_id, request)
+    task = await run_in_threadpool(fenced_task, s, task_id, request)
     target = task_files_dir(y.settings.spool_dir, task) / name
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{name}.part")

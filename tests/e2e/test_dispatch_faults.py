@@ -4,8 +4,10 @@ heartbeats (the defaults are 20 s and 2 s)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +16,7 @@ import httpx
 import pytest
 
 from tests.support.distributed import CHROOT, Cluster, cluster
+from tests.support.server import ROOT
 from tests.support.srpms import make_srpm
 
 
@@ -159,3 +162,65 @@ def test_workers_get_only_their_own_arch(c: Cluster, tmp_path: Path) -> None:
     assert chroots["fedora-43-aarch64"] == "failed"
     noarch = c.submit("ana", make_srpm("hello-noarch", tmp_path / "n"), chroots=(CHROOT, "fedora-43-aarch64"))
     assert c.wait([noarch])[noarch] == "succeeded"  # noarch builds anywhere
+
+
+def test_two_dispatchers_one_leads_the_other_takes_over(tmp_path: Path, trivial: list[Path]) -> None:
+    with cluster(tmp_path, RPMYARD_DISPATCHER="false") as c:
+        logs = [tmp_path / f"dispatcher{i}.log" for i in range(2)]
+        procs = [subprocess.Popen([sys.executable, "-m", "rpmyard.cli", "dispatcher"], env=c.server.env,
+                                  cwd=ROOT, stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+                 for log in logs]
+        try:
+            c.user("dot")
+            c.worker("w1", "--slots", "2")
+            first = [c.submit("dot", s) for s in trivial[:4]]
+            assert set(c.wait(first).values()) == {"succeeded"}
+            leaders = [i for i, log in enumerate(logs) if "this dispatcher is the leader" in log.read_text()]
+            assert len(leaders) == 1, [log.read_text()[-500:] for log in logs]
+            leader = leaders[0]
+            os.killpg(procs[leader].pid, signal.SIGKILL)
+            second = [c.submit("dot", s) for s in trivial[4:8]]
+            assert set(c.wait(second, timeout=120).values()) == {"succeeded"}
+            assert "this dispatcher is the leader" in logs[1 - leader].read_text()
+            c.assert_nothing_lost("dot", first + second)
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    os.killpg(p.pid, signal.SIGKILL)
+                    p.wait()
+
+
+def test_cancel_reaches_a_remote_build_within_about_a_second(c: Cluster, tmp_path: Path) -> None:
+    c.user("cal")
+    w = c.worker("far")
+    build = c.submit("cal", slow_srpm(tmp_path, 60))
+    c.wait([build], ("running",), timeout=60)
+    marker = f"{tmp_path}/far/task-"  # the sandbox (bwrap) command line holds the worker's build directory
+    deadline = time.monotonic() + 30
+    while subprocess.run(["pgrep", "-f", f"bwrap.*{marker}"], capture_output=True).returncode != 0:
+        assert time.monotonic() < deadline, "the build never started rpmbuild"
+        time.sleep(0.1)
+    t0 = time.monotonic()
+    r = c.clients["cal"].put(f"/api_3/build/cancel/{build}")
+    assert r.status_code == 200 and r.json()["state"] == "canceled"
+    while subprocess.run(["pgrep", "-f", f"bwrap.*{marker}"], capture_output=True).returncode == 0:
+        assert time.monotonic() - t0 < 5, "the sandbox still runs 5 s after cancel"
+        time.sleep(0.05)
+    killed_after = time.monotonic() - t0
+    assert killed_after < 2.5, f"sandbox killed {killed_after:.2f} s after cancel"
+    chroot = c.wait([build], ("canceled",), timeout=30)
+    assert chroot[build] == "canceled"
+    assert w.proc.poll() is None  # the worker itself lives on
+
+
+def test_worker_without_the_frontends_worker_token_is_refused(tmp_path: Path) -> None:
+    with cluster(tmp_path, RPMYARD_WORKER_TOKEN="s3cret-worker-token") as c:
+        c.user("tom")
+        intruder = c.worker("intruder")
+        build = c.submit("tom", make_srpm("hello-noarch", tmp_path / "n"))
+        assert c.wait([build])[build] == "failed"
+        assert "401" in intruder.log_text() or "worker token" in intruder.log_text()
+        intruder.stop()
+        c.worker("trusted", "--token", "s3cret-worker-token")
+        again = c.submit("tom", make_srpm("hello-noarch", tmp_path / "m", version="1.1"))
+        assert c.wait([again])[again] == "succeeded"

@@ -80,9 +80,10 @@ class Cluster:
 
     def repodata_nevras(self, owner: str, chroot: str = CHROOT) -> list[str]:
         """Every package in the chroot's primary.xml, duplicates kept (to prove there are none)."""
-        base = self.server.data_dir / "results" / owner / "p" / chroot / "repodata"
-        primary = next(base.glob("*primary.xml.gz"))
-        xml = gzip.decompress(primary.read_bytes()).decode()
+        chroot_dir = self.server.data_dir / "results" / owner / "p" / chroot
+        repomd = (chroot_dir / "repodata" / "repomd.xml").read_text()
+        href = re.search(r'<data type="primary">.*?<location href="([^"]+)"', repomd, re.S).group(1)  # type: ignore[union-attr]
+        xml = gzip.decompress((chroot_dir / href).read_bytes()).decode()
         return re.findall(r'<location href="([^"]+\.rpm)"', xml)
 
     def assert_nothing_lost(self, owner: str, build_ids: list[int]) -> None:
