@@ -43,8 +43,8 @@ def serve(
     host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
     port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
     workers: Annotated[int | None, typer.Option("--workers", help="local builder slots (0: none)")] = None,
-    dispatcher: Annotated[bool | None, typer.Option("--dispatcher/--no-dispatcher",
-                                                    help="run the dispatcher here (else: `rpmyard dispatcher`)")] = None,
+    dispatcher: Annotated[bool | None, typer.Option(
+        "--dispatcher/--no-dispatcher", help="run the dispatcher here (else: `rpmyard dispatcher`)")] = None,
 ) -> None:
     """Run the frontend, the dispatcher, the publisher and local builder slots in one process."""
     import threading
