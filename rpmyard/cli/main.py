@@ -161,6 +161,7 @@ def worker(
     memory_mb: Annotated[int, typer.Option("--memory-mb", help="address-space limit per build (0: none)")] = 0,
     token: Annotated[str, typer.Option("--token", envvar="RPMYARD_WORKER_TOKEN",
                                        help="the frontend's worker_token, if it sets one")] = "",
+    drain: Annotated[bool, typer.Option("--drain", help="tell the running worker --name to drain and exit")] = False,
 ) -> None:
     """Run builder slots on this host: take tasks from the bus, build, upload to the frontend.
 
@@ -181,6 +182,14 @@ def worker(
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("pika").setLevel(logging.WARNING)
     worker_name = name or socket.gethostname()
+    if drain:
+        from rpmyard.dispatch.bus import worker_queue
+
+        bus = make_bus(broker)
+        bus.publish(worker_queue(worker_name), {"type": "drain"})
+        bus.close()
+        typer.echo(f"asked worker {worker_name} to drain: it finishes its builds, takes no more, then exits")
+        return
     runtime = WorkerRuntime(
         name=worker_name,
         bus=make_bus(broker),
@@ -210,7 +219,7 @@ def worker(
     signal.signal(signal.SIGINT, on_signal)
     runtime.start()
     typer.echo(f"worker {worker_name} is up: {slots} slots, arches {', '.join(runtime.arches)}", err=True)
-    while not stop.wait(0.5):
+    while not stop.wait(0.5) and not runtime.drain_requested.is_set():
         pass
     while runtime.busy() and signals["n"] < 2:
         stop.wait(0.5)

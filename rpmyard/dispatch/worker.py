@@ -100,6 +100,7 @@ class WorkerRuntime:
         self.http_patience = 300.0
         self.token = token  # the frontend's worker token, if it requires one
         self.draining = False
+        self.drain_requested = threading.Event()
         self._tasks: dict[int, tuple[str, threading.Event]] = {}  # id -> (token, cancel)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -145,6 +146,7 @@ class WorkerRuntime:
     def drain(self) -> None:
         """Finish what runs, take nothing new."""
         self.draining = True
+        self.drain_requested.set()
         self._beat("heartbeat")
 
     def busy(self) -> int:
@@ -175,6 +177,8 @@ class WorkerRuntime:
                     return  # a redelivered assignment of a task already running here
                 self._tasks[task_id] = (str(msg["token"]), threading.Event())
             threading.Thread(target=self._run_task, args=(msg,), name=f"task:{task_id}", daemon=True).start()
+        elif msg.get("type") == "drain":  # from `rpmyard worker --drain --name NAME`
+            self.drain()
         elif msg.get("type") == "cancel":
             with self._lock:
                 entry = self._tasks.get(int(msg["task_id"]))

@@ -224,3 +224,20 @@ def test_worker_without_the_frontends_worker_token_is_refused(tmp_path: Path) ->
         c.worker("trusted", "--token", "s3cret-worker-token")
         again = c.submit("tom", make_srpm("hello-noarch", tmp_path / "m", version="1.1"))
         assert c.wait([again])[again] == "succeeded"
+
+
+def test_drain_finishes_the_running_build_then_the_worker_exits(c: Cluster, tmp_path: Path) -> None:
+    c.user("dee")
+    w = c.worker("drainee")
+    build = c.submit("dee", slow_srpm(tmp_path, 4))
+    c.wait([build], ("running",), timeout=60)
+    subprocess.run([sys.executable, "-m", "rpmyard.cli", "worker", "--broker", c.broker, "--frontend", c.server.url,
+                    "--name", "drainee", "--drain"], check=True, cwd=ROOT, capture_output=True, timeout=60)
+    later = c.submit("dee", make_srpm("hello-noarch", tmp_path / "n"))
+    assert c.wait([build])[build] == "succeeded"
+    w.proc.wait(timeout=60)  # it exits once idle
+    assert c.build(later)["state"] == "pending"  # and took nothing new
+    workers = httpx.get(f"{c.server.url}/api/workers").json()["workers"]
+    assert [x["state"] for x in workers if x["name"] == "drainee"] in (["draining"], ["gone"], ["lost"])
+    c.worker("fresh")
+    assert c.wait([later])[later] == "succeeded"
