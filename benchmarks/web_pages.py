@@ -114,12 +114,26 @@ def measure(client: httpx.Client, url: str, requests: int) -> dict[str, float]:
     return {"median_ms": statistics.median(times), "p99_ms": p99, "bytes": len(r.content)}
 
 
+def shoot(base: str, pages: dict[str, str], kind: str) -> None:
+    from tests.support.web import SCREENSHOTS, chromium
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with chromium() as context:
+        page = context.new_page()
+        for name, url_path in pages.items():
+            page.goto(base + url_path)
+            slug = "".join(c if c.isalnum() else "-" for c in name).strip("-")
+            page.screenshot(path=str(SCREENSHOTS / f"big-{kind}-{slug}.png"), full_page=False)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--builds", type=int, default=100_000)
     ap.add_argument("--packages", type=int, default=2_000)
     ap.add_argument("--requests", type=int, default=100, help="measured requests per page")
     ap.add_argument("--json", type=Path, help="also write the figures here")
+    ap.add_argument("--screenshots", action="store_true",
+                    help="save the big project's pages under artifacts/screenshots/ (Debian's Chromium)")
     args = ap.parse_args()
     kind = os.environ.get("RPMYARD_TEST_DB", "sqlite")
     base = Path(tempfile.mkdtemp(prefix="rpmyard-web-bench-"))
@@ -152,6 +166,8 @@ def main() -> None:
             with httpx.Client(base_url=server.url, headers={"Accept": "text/html"}, timeout=60) as client:
                 for name, url_path in pages.items():
                     results[name] = {"url": url_path, **measure(client, url_path, args.requests)}
+            if args.screenshots:
+                shoot(server.url, pages, kind)
         finally:
             server.stop()
     print(f"\n{'page':28} {'median ms':>10} {'p99 ms':>8}   (n={args.requests}, {kind}, target < {TARGET_MS:.0f} ms)")

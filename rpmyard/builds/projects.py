@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import secrets
 import shutil
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from rpmyard.builds.errors import BadRequest, Conflict, Forbidden, NotFound
 from rpmyard.db.models import MockChroot, Project, ProjectChroot, User
+from rpmyard.publish.options import KEEP_BUILDS, apply_delete_after_days, parse_keep_builds
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}$")
 
@@ -113,7 +115,7 @@ def apply_fields(s: Session, project: Project, data: dict[str, Any], *, repos_ke
             setattr(project, f, data[f])
     if data.get(repos_key) is not None:
         project.additional_repos = as_list(data[repos_key])
-    for f in ("repo_priority", "delete_after_days"):
+    for f in ("repo_priority",):
         if data.get(f) not in (None, ""):
             try:
                 setattr(project, f, int(data[f]))
@@ -123,6 +125,10 @@ def apply_fields(s: Session, project: Project, data: dict[str, Any], *, repos_ke
     for f in _OPTION_FIELDS:
         if data.get(f) is not None:
             options[f] = data[f]
+    if data.get("delete_after_days") is not None:  # repository lifecycle (rpmyard.publish.options)
+        apply_delete_after_days(project, options, data["delete_after_days"])
+    if data.get(KEEP_BUILDS) not in (None, ""):
+        options[KEEP_BUILDS] = parse_keep_builds(data[KEEP_BUILDS])
     project.options = options
     if data.get("chroots") is not None:
         set_chroots(s, project, as_list(data["chroots"]))
@@ -158,4 +164,13 @@ def create_project(s: Session, owner: User, data: dict[str, Any], *, exist_ok: b
 
 
 def delete_project_files(project_dir: Any) -> None:
-    shutil.rmtree(project_dir, ignore_errors=True)
+    """Remove a deleted project's tree. It is renamed away first, so that a background writer still
+    using the old path (a publish or a usage refresh finishing) fails instead of recreating it."""
+    tomb = project_dir.with_name(f".deleted-{project_dir.name}-{secrets.token_hex(4)}")
+    try:
+        project_dir.rename(tomb)
+    except FileNotFoundError:
+        return
+    except OSError:
+        tomb = project_dir
+    shutil.rmtree(tomb, ignore_errors=True)

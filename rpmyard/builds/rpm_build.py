@@ -17,15 +17,16 @@ from sqlalchemy.orm import Session
 
 from rpmyard.builds import events, states
 from rpmyard.builds.errors import NotFound
-from rpmyard.builds.layout import Layout
+from rpmyard.builds.layout import Layout, build_dirname
 from rpmyard.builds.rpmfiles import BadRpm, read_nevra
 from rpmyard.builds.service import BuildService
 from rpmyard.db.base import now
 from rpmyard.db.engine import Database
-from rpmyard.db.models import Build, BuildChroot
+from rpmyard.db.models import Build, BuildChroot, Project
 from rpmyard.dispatch import models as task_states
 from rpmyard.dispatch.models import Task
 from rpmyard.dispatch.queue import after_commit
+from rpmyard.publish import lifecycle
 from rpmyard.publish.repodata import Publisher
 
 log = logging.getLogger(__name__)
@@ -56,6 +57,9 @@ class RpmBuildHooks:
         return self.result_dir(task) / name
 
     def on_state(self, session: Session, task: Task, files_dir: Path) -> None:
+        if task.state in task_states.FINAL_STATES:
+            # Its uploads are imported by now (or useless): drop the staging, with earlier attempts'.
+            after_commit(session, lambda task_id=task.id: _drop_staging(files_dir, task_id))
         bc = session.get(BuildChroot, task.payload["build_chroot_id"])
         if bc is None or bc.task_id != task.id:
             return  # the build was deleted meanwhile
@@ -98,13 +102,15 @@ class RpmBuildHooks:
         bc.packages = [n for n in nevras if n["arch"] != "src"]
         bc.reason = PUBLISHING
         chroot_dir = dest.parent
-        after_commit(session, lambda: self.publisher.request(chroot_dir, bc.id))
+        after_commit(session, lambda bc_id=bc.id, name=dest.name: self.publisher.request(
+            chroot_dir, bc_id, build_dir=name))
 
     # -- called by the publisher thread --------------------------------------------------------------
     def on_published(self, chroot_dir: Path, tokens: list[Hashable], error: str | None) -> None:
         if not tokens:
             return
         with self.db.session() as s:
+            published: dict[int, set[int]] = {}
             for bc_id in tokens:
                 bc = s.get(BuildChroot, bc_id)
                 if bc is None or bc.state in states.FINISHED:
@@ -117,6 +123,20 @@ class RpmBuildHooks:
                 bc.ended_on = now()
                 self.service.finish_if_done(bc.build)
                 events.chroot_changed(s, bc, before)
+                if not error and bc.build.package_id is not None:
+                    published.setdefault(bc.build.project_id, set()).add(bc.build.package_id)
+            for project_id, package_ids in published.items():  # the project's keep_builds, if set
+                project = s.get(Project, project_id)
+                if project is not None:
+                    lifecycle.prune(s, project, self.layout, self.publisher, package_ids)
+
+    def on_publish_retry(self, chroot_dir: Path, tokens: list[Hashable], error: str | None) -> None:
+        """The publish will be tried again (e.g. a full disk): say why the chroot still waits."""
+        with self.db.session() as s:
+            for bc_id in tokens:
+                bc = s.get(BuildChroot, bc_id)
+                if bc is not None and bc.state not in states.FINISHED:
+                    bc.reason = f"{PUBLISHING}: {error}"
 
     def resume_publishing(self) -> None:
         """After a restart: chroots whose task succeeded but whose publish never finished."""
@@ -129,4 +149,12 @@ class RpmBuildHooks:
             ).all()
             for bc, build in rows:
                 owner, project = build.project.owner.name, build.project.name
-                self.publisher.request(self.layout.chroot_dir(owner, project, bc.name), bc.id)
+                self.publisher.request(self.layout.chroot_dir(owner, project, bc.name), bc.id,
+                                       build_dir=build_dirname(build.id, build.pkg_name or ""))
+
+
+def _drop_staging(files_dir: Path, task_id: int) -> None:
+    """Remove a finished task's upload staging: ``files_dir``, and its task folder if that is its parent."""
+    shutil.rmtree(files_dir, ignore_errors=True)
+    if files_dir.parent.name == str(task_id):
+        shutil.rmtree(files_dir.parent, ignore_errors=True)

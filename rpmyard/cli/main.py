@@ -102,6 +102,32 @@ def user_add(
     typer.echo(text, nl=False)
 
 
+@user_app.command("passwd")
+def user_passwd(
+    name: str,
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read the password from stdin")] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Set a user's web password (Argon2id); ends that user's browser sessions."""
+    import sys
+
+    from rpmyard.frontend.web.auth import set_password
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("New password", hide_input=True, confirmation_prompt=True)
+    yard = _yard(config, data_dir)
+    try:
+        with yard.db.session() as s:
+            set_password(s, name, password)
+    except UserError as exc:
+        typer.echo(f"error: {exc.message}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"web password of {name} is set")
+
+
 @chroot_app.command("list")
 def chroot_list(
     all_: Annotated[bool, typer.Option("--all", help="include disabled chroots")] = False,

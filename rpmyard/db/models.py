@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from rpmyard.db.base import Base, now
@@ -115,6 +115,17 @@ class Package(Base):
 
 class Build(Base):
     __tablename__ = "builds"
+    # Copr never gives a build id out twice; without AUTOINCREMENT SQLite reuses the highest deleted one.
+    __table_args__ = (
+        # The web builds list of one project: sorted by time, filtered by state (migration 0003).
+        Index("ix_builds_project_submitted", "project_id", "submitted_on"),
+        Index("ix_builds_project_ended", "project_id", "ended_on"),
+        Index("ix_builds_project_source_state", "project_id", "source_state"),
+        Index("ix_builds_project_canceled", "project_id", "canceled"),
+        # Newest builds of a package without touching the table (packages list, monitor).
+        Index("ix_builds_package_newest", "package_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
@@ -147,7 +158,7 @@ class Build(Base):
 
 class BuildChroot(Base):
     __tablename__ = "build_chroots"
-    __table_args__ = (UniqueConstraint("build_id", "name"),)
+    __table_args__ = (UniqueConstraint("build_id", "name"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(primary_key=True)
     build_id: Mapped[int] = mapped_column(ForeignKey("builds.id", ondelete="CASCADE"), index=True)

@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from rpmyard.builds.errors import UserError
-from rpmyard.frontend import pages, results, worker_api
+from rpmyard.frontend import fleet_api, pages, results, web, worker_api
 from rpmyard.frontend.api_v3 import (
     build_chroots,
     builds,
@@ -40,6 +40,8 @@ class StripTrailingSlash:
 
 
 def _error(request: Request, status: int, message: str) -> Response:
+    if web.wants_html(request):  # a browser gets a page; API clients keep Copr's JSON
+        return web.error_page(request, status, message)
     return JSONResponse({"error": message}, status_code=status)
 
 
@@ -49,7 +51,9 @@ def create_app(yard: Yard) -> FastAPI:
     for module in (general, projects, builds, build_chroots, project_chroots, packages, monitor):
         app.include_router(module.router)
     app.include_router(worker_api.router)
+    app.include_router(fleet_api.router)
     app.include_router(results.router)
+    web.install(app)
     app.include_router(pages.router)
 
     @app.exception_handler(UserError)

@@ -24,6 +24,8 @@ router = APIRouter()
 TEXT_SUFFIXES = (".log", ".spec", ".json", ".info", ".txt")
 
 def _safe_path(root: Path, rel: str) -> Path:
+    if any(part.startswith(".") for part in Path(rel).parts):
+        raise NotFound("no such file")  # hidden state: publish cache and lock, repodata being written
     target = (root / rel).resolve()
     if target != root.resolve() and root.resolve() not in target.parents:
         raise NotFound("no such file")
@@ -65,9 +67,9 @@ def repo_file(y: Yard, owner: str, project_name: str, chroots: list[str], name_r
         f"baseurl={repo_url}/{release}-$basearch/",
         "type=rpm-md",
         "skip_if_unavailable=True",
-        "gpgcheck=0",
+        "gpgcheck=1",
         f"gpgkey={repo_url}/pubkey.gpg",
-        "repo_gpgcheck=0",
+        "repo_gpgcheck=0",  # as Copr serves it; repomd.xml.asc is there for those who turn it on
         "enabled=1",
         "enabled_metadata=1",
         "",

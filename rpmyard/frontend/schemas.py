@@ -8,6 +8,8 @@ from rpmyard.builds import states
 from rpmyard.builds.layout import Layout
 from rpmyard.builds.service import BuildService
 from rpmyard.db.models import Build, BuildChroot, Package, Project
+from rpmyard.publish.options import KEEP_BUILDS, remaining_days
+from rpmyard.publish.usage import read_usage
 
 
 def project_dict(p: Project, layout: Layout) -> dict[str, Any]:
@@ -36,6 +38,10 @@ def project_dict(p: Project, layout: Layout) -> dict[str, Any]:
         "follow_fedora_branching": p.follow_fedora_branching,
         "repo_priority": p.repo_priority,
         "storage": "backend",
+        # rpmyard's repository lifecycle (rpmyard.publish): not in Copr's schema, ignored by its client.
+        "storage_used_bytes": read_usage(layout.project_dir(owner, p.name)),
+        "keep_builds": int((p.options or {}).get(KEEP_BUILDS) or 0),
+        "delete_after_days": remaining_days(p),
     }
 
 

@@ -98,6 +98,11 @@ class Server:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        # A killed server cannot stop the gpg-agent of its signing keys: do it for it.
+        gnupg = self.data_dir / "keys" / "gnupg"
+        if gnupg.is_dir():
+            subprocess.run(["gpgconf", "--homedir", str(gnupg), "--kill", "gpg-agent"], capture_output=True,
+                           timeout=30)
 
     def add_user(self, name: str, *, admin: bool = False) -> str:
         """Create a user; returns the copr-cli config text the server printed."""

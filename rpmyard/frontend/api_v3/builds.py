@@ -91,8 +91,8 @@ def cancel_build(build_id: int, user: User = Depends(current_user), s: Session =
 
 
 @router.api_route("/api_3/build/delete/list", methods=["DELETE", "POST"])
-async def delete_builds(data: dict[str, Any] = Depends(body), user: User = Depends(current_user),
-                        s: Session = Depends(session), y: Yard = Depends(yard)) -> dict[str, Any]:
+def delete_builds(data: dict[str, Any] = Depends(body), user: User = Depends(current_user),
+                  s: Session = Depends(session), y: Yard = Depends(yard)) -> dict[str, Any]:
     ids = data.get("builds")
     if not isinstance(ids, list) or not ids:
         raise BadRequest("builds: a list of build ids is required")
@@ -115,8 +115,8 @@ def delete_build(build_id: int, user: User = Depends(current_user), s: Session =
 
 
 @router.post("/api_3/build/check-before-build")
-async def check_before_build(data: dict[str, Any] = Depends(body), user: User = Depends(current_user),
-                             s: Session = Depends(session), y: Yard = Depends(yard)) -> dict[str, Any]:
+def check_before_build(data: dict[str, Any] = Depends(body), user: User = Depends(current_user),
+                       s: Session = Depends(session), y: Yard = Depends(yard)) -> dict[str, Any]:
     project = _project_for(s, data)
     y.builds.check_can_build(project, user)
     y.builds.pick_chroots(project, y.builds.options(data))
@@ -124,8 +124,8 @@ async def check_before_build(data: dict[str, Any] = Depends(body), user: User = 
 
 
 @router.post("/api_3/build/create/url")
-async def create_from_url(data: dict[str, Any] = Depends(body), user: User = Depends(current_user),
-                          s: Session = Depends(session), y: Yard = Depends(yard)) -> dict[str, Any]:
+def create_from_url(data: dict[str, Any] = Depends(body), user: User = Depends(current_user),
+                    s: Session = Depends(session), y: Yard = Depends(yard)) -> dict[str, Any]:
     project = _project_for(s, data)
     opts = y.builds.options(data)
     urls = P.as_list(data.get("pkgs"))
@@ -160,7 +160,7 @@ async def create_from_upload(request: Request, user: User = Depends(current_user
         target = tmpdir / "upload.src.rpm"
         with open(target, "wb") as fh:
             await run_in_threadpool(shutil.copyfileobj, upload.file, fh, 1024 * 1024)
-        project = _project_for(s, data)
+        project = await run_in_threadpool(_project_for, s, data)
         build = await run_in_threadpool(y.builds.submit_upload, s, project, user, opts, target, filename)
         return build_dict(build, y.layout)
     finally:

@@ -13,10 +13,11 @@ from rpmyard.builds import states
 from rpmyard.builds.errors import BadRequest, NotFound
 from rpmyard.builds.layout import Layout
 from rpmyard.builds.service import BuildService
-from rpmyard.db.models import Build, Package, Project
-from rpmyard.frontend.deps import session, yard
+from rpmyard.db.models import Build, Package, Project, User
+from rpmyard.frontend.deps import body, current_user, session, yard
 from rpmyard.frontend.pagination import paginate
 from rpmyard.frontend.schemas import build_dict, package_dict
+from rpmyard.publish import lifecycle
 from rpmyard.yard import Yard
 
 router = APIRouter()
@@ -69,3 +70,20 @@ def get_list(request: Request, ownername: str, projectname: str, with_latest_bui
 def add(source_type: str) -> dict[str, Any]:
     raise BadRequest(f"Packages with a {source_type} source are not supported by this rpmyard instance yet; "
                      "packages are created by building an SRPM.")
+
+
+@router.api_route("/api_3/package/delete", methods=["DELETE", "POST"])
+def delete(data: dict[str, Any] = Depends(body), user: User = Depends(current_user), s: Session = Depends(session),
+           y: Yard = Depends(yard)) -> dict[str, Any]:
+    """``copr-cli delete-package``: the package, all its builds, and its files in the repositories."""
+    owner, name, pkg_name = data.get("ownername"), data.get("projectname"), data.get("package_name")
+    if not owner or not name or not pkg_name:
+        raise BadRequest("ownername, projectname and package_name are required")
+    project = P.get_project(s, str(owner), str(name))
+    P.require_owner(project, user)
+    pkg = s.scalar(select(Package).where(Package.project_id == project.id, Package.name == str(pkg_name)))
+    if pkg is None:
+        raise NotFound(f"No package {pkg_name} found in {project.full_name}.")
+    result = package_dict(pkg, project, {"latest": None, "latest_succeeded": None})
+    lifecycle.delete_package(s, project, pkg, y.layout, y.publisher)
+    return result

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from rpmyard.builds import projects as P
@@ -47,13 +49,22 @@ def get_one(ownername: str, projectname: str, chrootname: str, s: Session = Depe
     return project_chroot_dict(*get_project_chroot(s, ownername, projectname, chrootname))
 
 
+def _mock_repo_url(y: Yard, chroot: str, url: str) -> str:
+    """A repo URL as mock needs it (Copr's pre_process_repo_url): ``copr://owner/project`` becomes that
+    project's repository for the chroot; ``$chroot`` and ``$distname`` are expanded."""
+    parsed = urlsplit(url)
+    if parsed.scheme == "copr":
+        url = y.layout.chroot_url(parsed.netloc, parsed.path.strip("/").split("/")[0], chroot)
+    return url.replace("$chroot", chroot).replace("$distname", chroot.rsplit("-", 2)[0])
+
+
 @router.get("/api_3/project-chroot/build-config")
 def build_config(ownername: str, projectname: str, chrootname: str, s: Session = Depends(session),
                  y: Yard = Depends(yard)) -> dict[str, Any]:
     p, pc = get_project_chroot(s, ownername, projectname, chrootname)
     repos = [{"baseurl": y.layout.chroot_url(p.owner.name, p.name, chrootname), "id": "copr_base",
               "name": "Copr repository"}]
-    repos += [{"baseurl": url, "id": f"copr_extra_{i}", "name": url}
+    repos += [{"baseurl": _mock_repo_url(y, chrootname, url), "id": f"copr_extra_{i}", "name": url}
               for i, url in enumerate([*(p.additional_repos or []), *(pc.additional_repos or [])])]
     return {
         "chroot": chrootname, "repos": repos,
@@ -69,12 +80,20 @@ def build_config(ownername: str, projectname: str, chrootname: str, s: Session =
 async def edit(request: Request, ownername: str, projectname: str, chrootname: str,
                data: dict[str, Any] = Depends(body), user: User = Depends(current_user),
                s: Session = Depends(session)) -> dict[str, Any]:
+    form = await request.form() if request.headers.get("content-type", "").startswith("multipart") else None
+    comps = form.get("upload_comps") if form is not None else None
+    # The database work runs in a thread: blocking the event loop on SQLite's lock would deadlock.
+    return await run_in_threadpool(_edit, s, user, ownername, projectname, chrootname, data, comps)
+
+
+def _edit(s: Session, user: User, ownername: str, projectname: str, chrootname: str, data: dict[str, Any],
+          comps: Any) -> dict[str, Any]:
     p, pc = get_project_chroot(s, ownername, projectname, chrootname)
     P.require_owner(p, user)
     for field in P.as_list(data.get("reset_fields")):
         if field not in LIST_FIELDS and field not in ("isolation", "bootstrap", "bootstrap_image"):
             raise BadRequest(f"reset_fields: {field!r} cannot be reset")
-        setattr(pc, field, [] if field in LIST_FIELDS else None)
+        setattr(pc, field, [] if field in LIST_FIELDS else "unchanged" if field == "isolation" else None)
     for key, attr in LIST_FIELDS.items():
         if key in data:
             setattr(pc, attr, P.as_list(data[key]))
@@ -87,8 +106,6 @@ async def edit(request: Request, ownername: str, projectname: str, chrootname: s
             setattr(pc, key, data[key])
     if P.as_bool(data.get("delete_comps", False), "delete_comps"):
         pc.comps_name = None
-    form = await request.form() if request.headers.get("content-type", "").startswith("multipart") else None
-    comps = form.get("upload_comps") if form is not None else None
     if comps is not None and hasattr(comps, "filename"):
         pc.comps_name = comps.filename
     return project_chroot_dict(p, pc)

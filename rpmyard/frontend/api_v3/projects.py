@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from rpmyard.builds import projects as P
 from rpmyard.builds import states
 from rpmyard.builds.errors import BadRequest, Forbidden
+from rpmyard.builds.events import project_event
 from rpmyard.db.models import Build, Project, User
 from rpmyard.dispatch import queue
 from rpmyard.dispatch.models import Task
@@ -23,10 +24,21 @@ router = APIRouter()
 ORDER = {"id": Project.id, "name": Project.name}
 
 
-def _publish_empty_repos(y: Yard, s: Session, project: Project) -> None:
-    """Every enabled chroot gets (possibly empty) repodata at once, so `dnf copr enable` works."""
+def _publish_empty_repos(y: Yard, s: Session, project: Project, *, full: bool = False) -> None:
+    """Every enabled chroot gets (possibly empty) repodata at once, so `dnf copr enable` works.
+
+    ``full``: re-check every build directory (regenerate-repos). The lifecycle thread is woken too:
+    ``keep_builds`` or ``delete_after_days`` may just have changed.
+    """
     dirs = [y.layout.chroot_dir(project.owner.name, project.name, c) for c in project.active_chroot_names()]
-    queue.after_commit(s, lambda: [y.publisher.request(d) for d in dirs])
+
+    def publish() -> None:
+        for d in dirs:
+            d.mkdir(parents=True, exist_ok=True)  # the publisher takes a missing directory for a deleted project
+            y.publisher.request(d, full=full)
+
+    queue.after_commit(s, publish)
+    queue.after_commit(s, y.lifecycle.wake)
 
 
 @router.get("/api_3/project")
@@ -60,9 +72,9 @@ def search_projects(request: Request, query: str = "", s: Session = Depends(sess
 
 
 @router.post("/api_3/project/add/{ownername}")
-async def add_project(request: Request, ownername: str, data: dict[str, Any] = Depends(body),
-                      user: User = Depends(current_user), s: Session = Depends(session),
-                      y: Yard = Depends(yard)) -> dict[str, Any]:
+def add_project(request: Request, ownername: str, data: dict[str, Any] = Depends(body),
+                user: User = Depends(current_user), s: Session = Depends(session),
+                y: Yard = Depends(yard)) -> dict[str, Any]:
     if ownername.startswith("@"):
         raise BadRequest("group projects are not supported by this instance")
     if ownername != user.name and not user.is_admin:
@@ -71,15 +83,18 @@ async def add_project(request: Request, ownername: str, data: dict[str, Any] = D
     if owner is None:
         raise BadRequest(f"user {ownername} does not exist")
     exist_ok = P.as_bool(request.query_params.get("exist_ok", "False"), "exist_ok")
+    known = exist_ok and P.find_project(s, owner, str(data.get("name", "")))
     project = P.create_project(s, owner, data, exist_ok=exist_ok)
+    if not known:
+        project_event(s, "created", project)
     _publish_empty_repos(y, s, project)
     return project_dict(project, y.layout)
 
 
 @router.api_route("/api_3/project/edit/{ownername}/{projectname}", methods=["PUT", "POST"])
-async def edit_project(ownername: str, projectname: str, data: dict[str, Any] = Depends(body),
-                       user: User = Depends(current_user), s: Session = Depends(session),
-                       y: Yard = Depends(yard)) -> dict[str, Any]:
+def edit_project(ownername: str, projectname: str, data: dict[str, Any] = Depends(body),
+                 user: User = Depends(current_user), s: Session = Depends(session),
+                 y: Yard = Depends(yard)) -> dict[str, Any]:
     project = P.get_project(s, ownername, projectname)
     P.require_owner(project, user)
     P.apply_fields(s, project, data, repos_key="repos")
@@ -101,6 +116,7 @@ def delete_project(ownername: str, projectname: str, user: User = Depends(curren
                 if task is not None:
                     queue.request_cancel(s, task)
     project_dir = y.layout.project_dir(ownername, projectname)
+    project_event(s, "deleted", project)
     s.delete(project)
     queue.after_commit(s, lambda: P.delete_project_files(project_dir))
     return result
@@ -111,7 +127,7 @@ def regenerate_repos(ownername: str, projectname: str, user: User = Depends(curr
                      s: Session = Depends(session), y: Yard = Depends(yard)) -> dict[str, Any]:
     project = P.get_project(s, ownername, projectname)
     P.require_owner(project, user)
-    _publish_empty_repos(y, s, project)
+    _publish_empty_repos(y, s, project, full=True)
     return project_dict(project, y.layout)
 
 

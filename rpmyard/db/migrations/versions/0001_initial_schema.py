@@ -183,6 +183,7 @@ def upgrade() -> None:
             ["users.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("builds", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_builds_package_id"), ["package_id"], unique=False)
@@ -202,6 +203,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["build_id"], ["builds.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("build_id", "name"),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("build_chroots", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_build_chroots_build_id"), ["build_id"], unique=False)
