@@ -212,6 +212,5 @@ class RepoCache:
 
     def mark_published(self, revision: int, inode: int, mtime_ns: int) -> None:
         """Remember which revision ``repodata/`` holds (and which repomd.xml file), to skip no-op runs."""
-        with self.conn:  # commits, or rolls back on error
-            self.conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
-                ("published_revision", str(revision)), ("published_repomd", f"{inode}:{mtime_ns}")])
+        # One row, one statement: a kill can never leave a new revision paired with the old file.
+        self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('published', ?)", (f"{revision}:{inode}:{mtime_ns}",))

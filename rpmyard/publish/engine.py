@@ -263,8 +263,7 @@ class _Run:
             st = (self.chroot / "repodata" / "repomd.xml").stat()
         except FileNotFoundError:
             return False
-        return (cache.meta("published_revision") == str(revision)
-                and cache.meta("published_repomd") == f"{st.st_ino}:{st.st_mtime_ns}")
+        return cache.meta("published") == f"{revision}:{st.st_ino}:{st.st_mtime_ns}"
 
     def _write(self, cache: RepoCache, revision: int, key: ProjectKey | None) -> None:
         new = self.chroot / NEW_DIR

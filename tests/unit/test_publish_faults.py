@@ -111,7 +111,7 @@ def test_kill_9_while_writing_leaves_valid_repodata(chroot: Path, rpms: dict[str
     bulk = (2, "bulk", rpms["bulk"])
     duration = probe_duration(chroot, bulk)
     add_build(chroot, *bulk)
-    kill_repeatedly(chroot, duration, 12, old, 3002)
+    kill_repeatedly(chroot, duration, 20, old, 3002)
     assert spawn(chroot).wait(timeout=300) == 0
     assert len(repodata_locations(chroot)) == 3002
     assert not (chroot / ".repodata").exists()
