@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import configparser
 import html
-import http.server
 import json
 import os
 import re
-import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +24,7 @@ import pytest
 from tests.support.coprcli import CoprCli
 from tests.support.server import Server, running_server
 from tests.support.srpms import corrupt_copies, make_crafted_srpm, make_srpm_with_file_name
+from tests.support.waiting import static_http_server, wait_for
 
 CHROOT = "fedora-43-x86_64"
 FOREIGN = "fedora-43-aarch64"  # enabled, but no worker on this x86_64 host builds arch packages for it
@@ -72,17 +69,6 @@ def error_of(response: httpx.Response, status: int) -> str:
     assert set(body) == {"error"}, body
     assert isinstance(body["error"], str) and body["error"]
     return str(body["error"])
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 120, interval: float = 0.3) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)
 
 
 def created_build_id(proc_stdout: str) -> int:
@@ -222,20 +208,8 @@ def www(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def file_server(www: Path) -> Iterator[str]:
     """A plain HTTP server for URL builds over ``www``; anything not there is a 404."""
-    root = www
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(root)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with static_http_server(www) as url:
+        yield url
 
 
 # -- broken SRPMs ----------------------------------------------------------------------------------

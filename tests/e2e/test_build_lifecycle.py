@@ -13,7 +13,7 @@ import re
 import subprocess
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from tests.support.coprcli import CoprCli
 from tests.support.dnf import add_repo_file, dnf
 from tests.support.server import Server
 from tests.support.srpms import make_srpm
+from tests.support.waiting import wait_for
 
 FEDORA = "fedora-43-x86_64"
 EPEL = "epel-9-x86_64"
@@ -39,17 +40,6 @@ def credentials(config_text: str) -> tuple[str, str]:
     parser = configparser.ConfigParser()
     parser.read_string(config_text)
     return parser["copr-cli"]["login"], parser["copr-cli"]["token"]
-
-
-def wait_for(what: str, check: Callable[[], Any], timeout: float = 180, interval: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)
 
 
 def upload(client: httpx.Client, project: str, srpm: Path, **opts: Any) -> int:

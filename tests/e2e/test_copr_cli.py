@@ -7,7 +7,6 @@ followed over the API; the one waiting ``copr-cli build`` runs in the background
 
 from __future__ import annotations
 
-import functools
 import gzip
 import json
 import os
@@ -18,7 +17,6 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,6 +26,7 @@ import pytest
 from tests.support.coprcli import CoprCli
 from tests.support.server import Server
 from tests.support.srpms import make_srpm
+from tests.support.waiting import static_http_server
 
 T = TypeVar("T")
 
@@ -187,20 +186,8 @@ def tools(alice: CoprCli) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module")
 def srpm_server(srpm_dir: Path, srpms: dict[str, Path]) -> Iterator[str]:
     """A tiny HTTP server on 127.0.0.1 serving the test SRPMs; yields its base URL."""
-    handler = functools.partial(QuietHandler, directory=str(srpm_dir))
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, name="srpm-http", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-class QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    with static_http_server(srpm_dir) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
