@@ -53,39 +53,33 @@ class AmqpBus:
             self._declared.clear()
         return self._channel
 
-    def publish(self, queue_name: str, message: Message, *, attempts: int = 30) -> None:
-        body = json.dumps(message).encode()
-        with self._lock:
-            for attempt in range(attempts):
-                try:
-                    ch = self._publish_channel()
-                    if queue_name not in self._declared:
-                        ch.queue_declare(queue=queue_name, durable=True, arguments=_queue_args(queue_name))
-                        self._declared.add(queue_name)
-                    ch.basic_publish(exchange="", routing_key=queue_name, body=body,
-                                     properties=pika.BasicProperties(delivery_mode=2,
-                                                                     content_type="application/json"),
-                                     mandatory=False)
-                    return
-                except (pika.exceptions.AMQPError, OSError) as exc:
-                    self._conn = None
-                    if attempt + 1 == attempts or self._closing.is_set():
-                        raise
-                    log.warning("publish to %s failed (%s); reconnecting", queue_name, exc)
-                    time.sleep(RECONNECT_DELAY)
+    def publish(self, queue_name: str, message: Message) -> None:
+        def declare(ch: Any) -> None:
+            ch.queue_declare(queue=queue_name, durable=True, arguments=_queue_args(queue_name))
 
-    def publish_event(self, topic: str, message: Message, *, attempts: int = 30) -> None:
+        self._confirmed_publish("", queue_name, message, declare)
+
+    def publish_event(self, topic: str, message: Message) -> None:
         from rpmyard.dispatch.events import EXCHANGE
 
+        def declare(ch: Any) -> None:
+            ch.exchange_declare(exchange=EXCHANGE, exchange_type="topic", durable=True)
+
+        self._confirmed_publish(EXCHANGE, topic, message, declare)
+
+    def _confirmed_publish(self, exchange: str, routing_key: str, message: Message, declare: Any,
+                           attempts: int = 30) -> None:
+        """Publish persistently and wait for the broker's confirm; reconnect and retry meanwhile."""
         body = json.dumps(message).encode()
+        target = exchange or routing_key  # what must be declared once per connection
         with self._lock:
             for attempt in range(attempts):
                 try:
                     ch = self._publish_channel()
-                    if EXCHANGE not in self._declared:
-                        ch.exchange_declare(exchange=EXCHANGE, exchange_type="topic", durable=True)
-                        self._declared.add(EXCHANGE)
-                    ch.basic_publish(exchange=EXCHANGE, routing_key=topic, body=body,
+                    if target not in self._declared:
+                        declare(ch)
+                        self._declared.add(target)
+                    ch.basic_publish(exchange=exchange, routing_key=routing_key, body=body,
                                      properties=pika.BasicProperties(delivery_mode=2,
                                                                      content_type="application/json"))
                     return
@@ -93,7 +87,7 @@ class AmqpBus:
                     self._conn = None
                     if attempt + 1 == attempts or self._closing.is_set():
                         raise
-                    log.warning("publishing event %s failed (%s); reconnecting", topic, exc)
+                    log.warning("publish to %s failed (%s); reconnecting", routing_key, exc)
                     time.sleep(RECONNECT_DELAY)
 
     def subscribe_events(self, pattern: str, handler: Handler) -> None:
