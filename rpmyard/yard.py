@@ -109,6 +109,10 @@ class Yard:
         self.workers.append(worker)
 
     def stop(self) -> None:
+        """Stop every part once (the HTTP server's shutdown and `serve`'s exit may both call it)."""
+        if getattr(self, "_stopped", False):
+            return
+        self._stopped = True
         for w in self.workers:
             w.stop()
         self.dispatcher.stop()

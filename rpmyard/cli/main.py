@@ -58,7 +58,15 @@ def serve(
     yard = _yard(config, data_dir, host=host, port=port, workers=workers, dispatcher=dispatcher)
     settings: Settings = yard.settings
     yard.start(dispatcher=settings.dispatcher)
-    server = uvicorn.Server(uvicorn.Config(create_app(yard), host=settings.host, port=settings.port,
+    class Server(uvicorn.Server):
+        """uvicorn re-raises SIGTERM after its own shutdown, so a `finally` here would never run:
+        stop the service's threads as part of the server's shutdown instead."""
+
+        async def shutdown(self, sockets: object = None) -> None:
+            await super().shutdown(sockets=sockets)  # type: ignore[arg-type]
+            yard.stop()
+
+    server = Server(uvicorn.Config(create_app(yard), host=settings.host, port=settings.port,
                                            log_level="warning", timeout_keep_alive=30))
 
     def start_workers_when_listening() -> None:
