@@ -1,12 +1,15 @@
-"""Shared fixtures: a real server per test module, copr-cli users, SRPMs built from the test specs."""
+"""Shared fixtures: a real server per test module, copr-cli users and their API clients, SRPMs built
+from the test specs."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from tests.support.api import api_client
 from tests.support.coprcli import CoprCli, copr_cli_path
 from tests.support.server import Server, running_server
 from tests.support.srpms import make_srpm
@@ -37,6 +40,18 @@ def alice(server: Server, copr_cli_exe: Path, tmp_path_factory: pytest.TempPathF
 @pytest.fixture(scope="module")
 def bob(server: Server, copr_cli_exe: Path, tmp_path_factory: pytest.TempPathFactory) -> CoprCli:
     return make_cli(server, "bob", copr_cli_exe, tmp_path_factory.mktemp("bob"))
+
+
+@pytest.fixture(scope="module")
+def alice_api(server: Server, alice: CoprCli) -> Iterator[httpx.Client]:
+    with api_client(server, alice.config.read_text()) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def bob_api(server: Server, bob: CoprCli) -> Iterator[httpx.Client]:
+    with api_client(server, bob.config.read_text()) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

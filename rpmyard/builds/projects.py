@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rpmyard.builds.errors import BadRequest, Conflict, Forbidden, NotFound
+from rpmyard.builds.errors import BadRequest, Conflict, NotFound
 from rpmyard.db.models import MockChroot, Project, ProjectChroot, User
 from rpmyard.publish.options import KEEP_BUILDS, apply_delete_after_days, parse_keep_builds
 
@@ -94,11 +94,6 @@ def get_project(s: Session, owner: str, name: str) -> Project:
     if project is None:
         raise NotFound(f"Project {owner}/{name} does not exist.")
     return project
-
-
-def require_owner(project: Project, user: User) -> None:
-    if project.owner_id != user.id and not user.is_admin:
-        raise Forbidden(f"Only the owner of {project.full_name} can do that; you are {user.name}.")
 
 
 def apply_fields(s: Session, project: Project, data: dict[str, Any], *, repos_key: str) -> None:

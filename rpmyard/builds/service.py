@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from rpmyard.builder.srpm import InvalidSrpm, SrpmInfo, inspect_srpm
 from rpmyard.builder.target import Target
-from rpmyard.builds import events, states
-from rpmyard.builds.errors import BadRequest, Forbidden
+from rpmyard.builds import events, permissions, states
+from rpmyard.builds.errors import BadRequest
 from rpmyard.builds.layout import Layout
 from rpmyard.builds.projects import as_bool, as_list
 from rpmyard.db.base import now
@@ -78,8 +78,7 @@ class BuildService:
         return sorted(chosen)
 
     def check_can_build(self, project: Project, user: User) -> None:
-        if project.owner_id != user.id and not user.is_admin:
-            raise Forbidden(f"You ({user.name}) are not allowed to build in {project.full_name}.")
+        permissions.require_build(project, user)
 
     def _new_build(self, s: Session, project: Project, user: User, opts: BuildOptions, chroots: list[str],
                    *, source_type: str, source_dict: dict[str, Any], source_state: int) -> Build:

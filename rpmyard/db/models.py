@@ -1,4 +1,4 @@
-"""The build service's tables: users, chroots, projects, packages, builds and their chroots.
+"""The build service's tables: users, chroots, projects and their permissions, packages, builds and their chroots.
 
 Dispatch keeps its own tables (``rpmyard.dispatch.models``); a build chroot points at its task.
 """
@@ -7,7 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from rpmyard.db.base import Base, now
@@ -69,6 +80,10 @@ class Project(Base):
     chroots: Mapped[list[ProjectChroot]] = relationship(
         back_populates="project", cascade="all, delete-orphan", lazy="selectin"
     )
+    # Loaded when a permission check asks; the rule lives in rpmyard.builds.permissions.
+    permissions: Mapped[list[ProjectPermission]] = relationship(
+        back_populates="project", cascade="all, delete-orphan", passive_deletes=True
+    )
 
     @property
     def full_name(self) -> str:
@@ -98,6 +113,34 @@ class ProjectChroot(Base):
 
     project: Mapped[Project] = relationship(back_populates="chroots")
     mock_chroot: Mapped[MockChroot] = relationship(lazy="joined")
+
+
+PERMISSION_STATES = ("nothing", "request", "approved")  # Copr's order: only "approved" grants anything
+_STATES_SQL = ", ".join(f"'{state}'" for state in PERMISSION_STATES)
+
+
+class ProjectPermission(Base):
+    """One user's roles in a project (Copr's CoprPermission), each nothing, request or approved.
+
+    The owner and the site's administrators hold every right without a row. Rows go with their
+    project or user (ON DELETE CASCADE), so a user created later under the same name inherits nothing.
+    """
+
+    __tablename__ = "project_permissions"
+    __table_args__ = (
+        UniqueConstraint("project_id", "user_id"),
+        CheckConstraint(f"builder IN ({_STATES_SQL})", name="ck_project_permissions_builder"),
+        CheckConstraint(f"admin IN ({_STATES_SQL})", name="ck_project_permissions_admin"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    builder: Mapped[str] = mapped_column(String(10), default="nothing")
+    admin: Mapped[str] = mapped_column(String(10), default="nothing")
+
+    project: Mapped[Project] = relationship(back_populates="permissions")
+    user: Mapped[User] = relationship(lazy="joined")
 
 
 class Package(Base):

@@ -16,6 +16,7 @@ from rpmyard.frontend.api_v3 import (
     general,
     monitor,
     packages,
+    permissions,
     project_chroots,
     projects,
 )
@@ -48,7 +49,7 @@ def _error(request: Request, status: int, message: str) -> Response:
 def create_app(yard: Yard) -> FastAPI:
     app = FastAPI(title="rpmyard", docs_url="/api_3/docs", openapi_url="/api_3/openapi.json")
     app.state.yard = yard
-    for module in (general, projects, builds, build_chroots, project_chroots, packages, monitor):
+    for module in (general, projects, permissions, builds, build_chroots, project_chroots, packages, monitor):
         app.include_router(module.router)
     app.include_router(worker_api.router)
     app.include_router(fleet_api.router)

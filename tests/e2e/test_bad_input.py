@@ -7,20 +7,18 @@ row, no package row, no file or directory under ``results/`` or ``spool/``).
 
 from __future__ import annotations
 
-import configparser
 import html
 import json
 import os
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.support.api import api_client, credentials, error_of, leaves_nothing, snapshot
 from tests.support.coprcli import CoprCli
 from tests.support.server import Server, running_server
 from tests.support.srpms import corrupt_copies, make_crafted_srpm, make_srpm_with_file_name
@@ -33,19 +31,6 @@ MISSING_BUILD = 999999
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-def credentials(config_text: str) -> tuple[str, str]:
-    parser = configparser.ConfigParser()
-    parser.read_string(config_text)
-    section = parser["copr-cli"]
-    return section["login"], section["token"]
-
-
-def api_client(server: Server, config_text: str | None) -> httpx.Client:
-    """An HTTP client for the server, logged in with the config's login:token (or anonymous)."""
-    auth = credentials(config_text) if config_text is not None else None
-    return httpx.Client(base_url=server.url, auth=auth, timeout=60)
 
 
 def login_invalid(server: Server) -> str:
@@ -62,76 +47,19 @@ def upload(client: httpx.Client, owner: str, project: str, srpm: Path, **opts: A
     return client.post("/api_3/build/create/upload", files=files)
 
 
-def error_of(response: httpx.Response, status: int) -> str:
-    """The error message of a Copr-style error response, after checking its status and shape."""
-    assert response.status_code == status, f"{response.status_code}: {response.text}"
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert isinstance(body["error"], str) and body["error"]
-    return str(body["error"])
+def refused_build(project: str) -> str:
+    return (f"You (bob) are not allowed to build in alice/{project}. "
+            f"Ask for the builder role: copr-cli request-permissions alice/{project} --builder")
+
+
+def refused_edit(project: str) -> str:
+    return f"Only the owner and admins of alice/{project} can do that; you are bob."
 
 
 def created_build_id(proc_stdout: str) -> int:
     match = re.search(r"Created builds: (\d+)", proc_stdout)
     assert match, proc_stdout
     return int(match.group(1))
-
-
-def tree(root: Path, *, skip_repo_metadata: bool = False) -> set[str]:
-    """Every file and directory below ``root``.
-
-    ``skip_repo_metadata``: leave out ``repodata/`` and the publisher's hidden working state inside a
-    project (its lock, cache and half-written metadata), which change whenever a repository is
-    republished. Hidden entries directly below an owner still count.
-    """
-    if not root.exists():
-        return set()
-    out = set()
-    for path in root.rglob("*"):
-        rel = path.relative_to(root)
-        if skip_repo_metadata and ("repodata" in rel.parts or any(p.startswith(".") for p in rel.parts[2:])):
-            continue
-        out.add(str(rel))
-    return out
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    results: frozenset[str]
-    spool: frozenset[str]
-    builds: tuple[int, ...]
-    packages: tuple[str, ...]
-    projects: tuple[str, ...]
-
-
-def snapshot(server: Server, client: httpx.Client, owner: str, project: str) -> Snapshot:
-    q = {"ownername": owner, "projectname": project}
-    builds = client.get("/api_3/build/list", params=q)
-    packages = client.get("/api_3/package/list", params=q)
-    projects = client.get("/api_3/project/list", params={"ownername": owner})
-    for r in (builds, packages, projects):
-        assert r.status_code == 200, r.text
-    return Snapshot(
-        results=frozenset(tree(server.data_dir / "results", skip_repo_metadata=True)),
-        spool=frozenset(tree(server.data_dir / "spool")),
-        builds=tuple(sorted(b["id"] for b in builds.json()["items"])),
-        packages=tuple(sorted(p["name"] for p in packages.json()["items"])),
-        projects=tuple(sorted(p["name"] for p in projects.json()["items"])),
-    )
-
-
-@contextmanager
-def leaves_nothing(server: Server, client: httpx.Client, owner: str = "alice",
-                   project: str = PROJECT) -> Iterator[None]:
-    """Assert that the block adds no build, package, project, file or directory."""
-    before = snapshot(server, client, owner, project)
-    yield
-    after = snapshot(server, client, owner, project)
-    assert after.builds == before.builds, "a build row was left behind"
-    assert after.packages == before.packages, "a package row was left behind"
-    assert after.projects == before.projects, "a project row was left behind"
-    assert after.results == before.results, f"left in results/: {sorted(after.results ^ before.results)}"
-    assert after.spool == before.spool, f"left in spool/: {sorted(after.spool ^ before.spool)}"
 
 
 def wait_published(server: Server, owner: str, project: str, chroots: list[str]) -> None:
@@ -149,18 +77,6 @@ def build_state(client: httpx.Client, build_id: int) -> str:
 
 
 # -- fixtures --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def alice_api(server: Server, alice: CoprCli) -> Iterator[httpx.Client]:
-    with api_client(server, alice.config.read_text()) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-def bob_api(server: Server, bob: CoprCli) -> Iterator[httpx.Client]:
-    with api_client(server, bob.config.read_text()) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")
@@ -222,7 +138,7 @@ def test_api_rejects_an_upload_that_is_not_a_usable_srpm(
     server: Server, alice_api: httpx.Client, project: str, broken: dict[str, Path], kind: str
 ) -> None:
     path = broken[kind]
-    with leaves_nothing(server, alice_api):
+    with leaves_nothing(server, alice_api, "alice", PROJECT):
         message = error_of(upload(alice_api, "alice", project, path, chroots=[CHROOT]), 400)
     assert message.startswith(expected_rejection(kind, path)), message
 
@@ -232,7 +148,7 @@ def test_copr_cli_shows_why_an_upload_was_refused(
     server: Server, alice: CoprCli, alice_api: httpx.Client, project: str, broken: dict[str, Path], kind: str
 ) -> None:
     path = broken[kind]
-    with leaves_nothing(server, alice_api):
+    with leaves_nothing(server, alice_api, "alice", PROJECT):
         r = alice("build", project, str(path), "--nowait")
     assert r.returncode == 1, r.stdout + r.stderr
     assert "Created builds" not in r.stdout
@@ -246,7 +162,7 @@ def test_a_crafted_srpm_is_refused_before_any_file_is_kept(
 ) -> None:
     """A valid, well-formed SRPM with a file name that points outside its directory."""
     crafted = make_srpm_with_file_name("/etc", tmp_path)
-    with leaves_nothing(server, alice_api):
+    with leaves_nothing(server, alice_api, "alice", PROJECT):
         message = error_of(upload(alice_api, "alice", project, crafted), 400)
     assert message == f"{crafted.name}: unsafe file name inside the SRPM: '/etc'"
 
@@ -256,7 +172,7 @@ def test_a_crafted_srpm_is_refused_before_any_file_is_kept(
 
 @pytest.mark.parametrize("name", ["with/slash", "with space", "", " ", "../up"])
 def test_invalid_project_names_are_refused(server: Server, alice_api: httpx.Client, project: str, name: str) -> None:
-    with leaves_nothing(server, alice_api):
+    with leaves_nothing(server, alice_api, "alice", PROJECT):
         r = alice_api.post("/api_3/project/add/alice", params={"ownername": "alice", "exist_ok": "False"},
                            json={"name": name, "chroots": [CHROOT], "description": "bad name"})
         message = error_of(r, 400)
@@ -269,7 +185,7 @@ def test_invalid_project_names_are_refused(server: Server, alice_api: httpx.Clie
 
 def test_copr_cli_create_with_a_space_in_the_name(server: Server, alice: CoprCli, alice_api: httpx.Client,
                                                  project: str) -> None:
-    with leaves_nothing(server, alice_api):
+    with leaves_nothing(server, alice_api, "alice", PROJECT):
         r = alice("create", "two words", "--chroot", CHROOT)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "Error: name: 'two words' is not a valid project name" in r.stderr
@@ -281,7 +197,7 @@ def test_unknown_chroot_for_a_new_project_lists_the_valid_ones(
 ) -> None:
     valid = sorted(alice_api.get("/api_3/mock-chroots/list").json())
     assert CHROOT in valid
-    with leaves_nothing(server, alice_api):
+    with leaves_nothing(server, alice_api, "alice", PROJECT):
         r = alice_api.post("/api_3/project/add/alice", params={"ownername": "alice"},
                            json={"name": "nochroot", "chroots": ["fedora-99-x86_64"]})
         message = error_of(r, 400)
@@ -297,7 +213,7 @@ def test_unknown_chroot_for_a_build_lists_the_project_chroots(
 ) -> None:
     expected = (f"chroots: 'fedora-99-x86_64' is not enabled in alice/{project}. "
                 f"Valid chroots: {', '.join(sorted([CHROOT, FOREIGN]))}")
-    with leaves_nothing(server, alice_api):
+    with leaves_nothing(server, alice_api, "alice", PROJECT):
         r = upload(alice_api, "alice", project, srpms["hello-noarch"], chroots=["fedora-99-x86_64"])
         assert error_of(r, 400) == expected
         cli = alice("build", project, "-r", "fedora-99-x86_64", str(srpms["hello-noarch"]), "--nowait")
@@ -330,7 +246,8 @@ def test_missing_or_wrong_credentials_get_401(
     login, token = credentials(alice.config.read_text())
     auth = {"no-authorization": None, "wrong-token": (login, "x" * len(token)),
             "unknown-login": ("nobody-at-all", token)}[who]
-    with httpx.Client(base_url=server.url, auth=auth, timeout=60) as client, leaves_nothing(server, alice_api):
+    with (httpx.Client(base_url=server.url, auth=auth, timeout=60) as client,
+          leaves_nothing(server, alice_api, "alice", PROJECT)):
         for method, path, kwargs in _auth_requests(project, srpms["hello-noarch"]):
             r = client.request(method, path, **kwargs)
             assert error_of(r, 401) == login_invalid(server), f"{method} {path}"
@@ -344,7 +261,7 @@ def test_copr_cli_with_a_wrong_token(server: Server, alice: CoprCli, alice_api: 
     config = tmp_path / "copr-wrong"
     config.write_text(alice.config.read_text().replace(token, "0" * len(token)))
     mallory = CoprCli(alice.exe, config)
-    with leaves_nothing(server, alice_api):
+    with leaves_nothing(server, alice_api, "alice", PROJECT):
         r = mallory("build", project, str(srpms["hello-noarch"]), "--nowait")
         created = mallory("create", "by-wrong-token", "--chroot", CHROOT)
     for proc in (r, created):
@@ -358,30 +275,30 @@ def test_another_users_project_is_forbidden(
     srpms: dict[str, Path]
 ) -> None:
     before = alice_api.get("/api_3/project", params={"ownername": "alice", "projectname": project}).json()
-    with leaves_nothing(server, alice_api):
+    with leaves_nothing(server, alice_api, "alice", PROJECT):
         r = upload(bob_api, "alice", project, srpms["hello-noarch"], chroots=[CHROOT])
-        assert error_of(r, 403) == f"You (bob) are not allowed to build in alice/{project}."
+        assert error_of(r, 403) == refused_build(project)
         r = bob_api.post("/api_3/build/create/url",
                          json={"ownername": "alice", "projectname": project, "pkgs": ["http://127.0.0.1:9/a.src.rpm"]})
-        assert error_of(r, 403) == f"You (bob) are not allowed to build in alice/{project}."
+        assert error_of(r, 403) == refused_build(project)
         for method in ("PUT", "POST"):
             r = bob_api.request(method, f"/api_3/project/edit/alice/{project}", json={"description": "bob was here"})
-            assert error_of(r, 403) == f"Only the owner of alice/{project} can do that; you are bob."
+            assert error_of(r, 403) == refused_edit(project)
         for method in ("DELETE", "POST"):
             r = bob_api.request(method, f"/api_3/project/delete/alice/{project}", json={"verify": True})
-            assert error_of(r, 403) == f"Only the owner of alice/{project} can do that; you are bob."
+            assert error_of(r, 403) == refused_edit(project)
         r = bob_api.post("/api_3/project/add/alice", json={"name": "planted", "chroots": [CHROOT]})
         assert error_of(r, 403) == "You (bob) cannot create projects for alice."
 
         cli = bob("build", f"alice/{project}", str(srpms["hello-noarch"]), "--nowait")
         assert cli.returncode == 7, cli.stdout + cli.stderr  # copr-cli's exit code for CoprAuthException
-        assert f"Error: You (bob) are not allowed to build in alice/{project}." in cli.stderr
+        assert f"Error: {refused_build(project)}" in cli.stderr
         cli = bob("modify", f"alice/{project}", "--description", "bob was here")
         assert cli.returncode == 7, cli.stdout + cli.stderr
-        assert f"Only the owner of alice/{project} can do that; you are bob." in cli.stderr
+        assert refused_edit(project) in cli.stderr
         cli = bob("delete", f"alice/{project}")
         assert cli.returncode == 7, cli.stdout + cli.stderr
-        assert f"Only the owner of alice/{project} can do that; you are bob." in cli.stderr
+        assert refused_edit(project) in cli.stderr
     after = alice_api.get("/api_3/project", params={"ownername": "alice", "projectname": project}).json()
     assert after == before
     assert (server.data_dir / "results/alice" / project / CHROOT / "repodata/repomd.xml").is_file()
@@ -394,13 +311,13 @@ def test_another_users_build_cannot_be_canceled_or_deleted(
     assert r.status_code == 200, r.text
     build_id = r.json()["id"]
     try:
-        with leaves_nothing(server, alice_api):
+        with leaves_nothing(server, alice_api, "alice", PROJECT):
             r = bob_api.put(f"/api_3/build/cancel/{build_id}")
-            assert error_of(r, 403) == f"You (bob) are not allowed to build in alice/{project}."
+            assert error_of(r, 403) == refused_build(project)
             r = bob_api.delete(f"/api_3/build/delete/{build_id}")
-            assert error_of(r, 403) == f"You (bob) are not allowed to build in alice/{project}."
+            assert error_of(r, 403) == refused_build(project)
             r = bob_api.request("DELETE", "/api_3/build/delete/list", json={"builds": [build_id]})
-            assert error_of(r, 403) == f"You (bob) are not allowed to build in alice/{project}."
+            assert error_of(r, 403) == refused_build(project)
         assert build_state(alice_api, build_id) == "pending"
     finally:
         assert alice_api.put(f"/api_3/build/cancel/{build_id}").status_code == 200
@@ -415,7 +332,7 @@ def test_a_build_that_does_not_exist_is_404(
     server: Server, alice_api: httpx.Client, anonymous: httpx.Client, project: str, slash: str
 ) -> None:
     expected = f"Build {MISSING_BUILD} does not exist."
-    with leaves_nothing(server, alice_api):
+    with leaves_nothing(server, alice_api, "alice", PROJECT):
         assert error_of(anonymous.get(f"/api_3/build/{MISSING_BUILD}{slash}"), 404) == expected
         assert error_of(anonymous.get(f"/api_3/build/built-packages/{MISSING_BUILD}{slash}"), 404) == expected
         assert error_of(anonymous.get("/api_3/build-chroot/list", params={"build_id": MISSING_BUILD}), 404) == expected
@@ -431,7 +348,7 @@ def test_a_build_that_does_not_exist_is_404(
 
 def test_copr_cli_on_a_build_that_does_not_exist(server: Server, alice: CoprCli, alice_api: httpx.Client,
                                                  project: str) -> None:
-    with leaves_nothing(server, alice_api):
+    with leaves_nothing(server, alice_api, "alice", PROJECT):
         for args in (["status", str(MISSING_BUILD)], ["cancel", str(MISSING_BUILD)],
                      ["delete-build", str(MISSING_BUILD)], ["watch-build", str(MISSING_BUILD)]):
             r = alice(*args)
@@ -544,7 +461,7 @@ def test_a_url_build_of_a_bad_url_fails_with_the_reason_shown(
 
 @pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://127.0.0.1/x.src.rpm", "x.src.rpm"])
 def test_a_url_build_needs_an_http_url(server: Server, alice_api: httpx.Client, project: str, url: str) -> None:
-    with leaves_nothing(server, alice_api):
+    with leaves_nothing(server, alice_api, "alice", PROJECT):
         r = alice_api.post("/api_3/build/create/url",
                            json={"ownername": "alice", "projectname": project, "pkgs": [url], "chroots": [CHROOT]})
         assert error_of(r, 400) == f"pkgs: {url!r} is not an http(s) URL of a source RPM"
@@ -569,7 +486,7 @@ def test_deleting_an_unfinished_build_is_refused(
     srpm_dir = server.data_dir / "results/alice" / project / "srpm-builds" / f"{build_id:08d}"
     assert (srpm_dir / "hello-c-1.0-1.src.rpm").is_file()
     expected = f"Build {build_id} is not finished (pending); cancel it first."
-    with leaves_nothing(server, alice_api):
+    with leaves_nothing(server, alice_api, "alice", PROJECT):
         for method in ("DELETE", "POST"):
             assert error_of(alice_api.request(method, f"/api_3/build/delete/{build_id}"), 400) == expected
         r = alice_api.request("DELETE", "/api_3/build/delete/list", json={"builds": [build_id]})

@@ -664,7 +664,7 @@ def test_other_users_project_is_not_allowed(server: Server, alice: CoprCli, bob:
         r = bob(*args)
         assert r.returncode == 7, f"{args}: {r.stdout}{r.stderr}"
         assert auth_line in r.stderr, args
-        assert "not allowed" in r.stderr or f"Only the owner of alice/{PROJECT}" in r.stderr, r.stderr
+        assert "not allowed" in r.stderr or f"Only the owner and admins of alice/{PROJECT}" in r.stderr, r.stderr
 
     assert api(server, "build/list", ownername="alice", projectname=PROJECT).json()["items"] == before
     assert api(server, "project", ownername="alice", projectname=PROJECT).json() == project_before

@@ -112,7 +112,8 @@ def test_pages_anyone_can_read(server: Server, builds: list[int]) -> None:
         assert r.headers["content-type"].startswith("text/html") and "<title>" in r.text, path
     waiting = text_of(anon.get(f"/coprs/build/{builds[-1]}/"))
     assert "no worker can run rpm-build tasks for aarch64" in waiting or "waiting for a free worker slot" in waiting
-    for path in ("/api/", f"/coprs/alice/{PROJECT}/edit/", f"/coprs/alice/{PROJECT}/add_build/", "/coprs/alice/add/"):
+    for path in ("/api/", f"/coprs/alice/{PROJECT}/edit/", f"/coprs/alice/{PROJECT}/add_build/", "/coprs/alice/add/",
+                 f"/coprs/alice/{PROJECT}/permissions/"):
         r = anon.get(path)
         assert r.status_code == 303 and r.headers["location"].startswith("/login?next="), path
 
@@ -185,7 +186,7 @@ def test_only_the_owner_changes_a_project(server: Server, alice_api: httpx.Clien
         r = bob.get(path)
         assert r.status_code == 403 and "bob" in text_of(r), path
     r = bob.post(f"/coprs/alice/{PROJECT}/delete", {"confirm": PROJECT}, form_page="/coprs/")
-    assert r.status_code == 403 and f"Only the owner of alice/{PROJECT} can do that" in text_of(r)
+    assert r.status_code == 403 and f"Only the owner and admins of alice/{PROJECT} can do that" in text_of(r)
     r = bob.post("/coprs/alice/add", {"name": "intruder", "chroots": CHROOT}, form_page="/coprs/")
     assert r.status_code == 403 and "You (bob) cannot create projects for alice." in text_of(r)
     assert alice_api.get("/api_3/project", params={"ownername": "alice", "projectname": PROJECT}).status_code == 200

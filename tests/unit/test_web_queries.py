@@ -8,35 +8,20 @@ build first, older builds only for uncovered chroots) against a plain scan.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import date, timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rpmyard.builds import states
 from rpmyard.builds.service import BuildService
-from rpmyard.db.engine import Database, migrate
+from rpmyard.db.engine import Database
 from rpmyard.db.models import Build, BuildChroot, Package, Project, User
 from rpmyard.frontend.web import queries as Q
-from tests.support.server import scratch_database
 
 CHROOT_STATES = (None, states.WAITING, states.PENDING, states.RUNNING, states.SUCCEEDED, states.FAILED,
                  states.CANCELED, states.SKIPPED)
 SOURCE_STATES = (states.SUCCEEDED, states.PENDING, states.RUNNING, states.FAILED, states.IMPORTING)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    with scratch_database(tmp_path) as url:
-        database = Database(url)
-        migrate(database.engine)
-        try:
-            yield database
-        finally:
-            database.engine.dispose()
 
 
 def _project(s: Session) -> Project:

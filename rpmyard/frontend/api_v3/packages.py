@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rpmyard.builds import permissions, states
 from rpmyard.builds import projects as P
-from rpmyard.builds import states
 from rpmyard.builds.errors import BadRequest, NotFound
 from rpmyard.builds.layout import Layout
 from rpmyard.builds.service import BuildService
@@ -80,7 +80,7 @@ def delete(data: dict[str, Any] = Depends(body), user: User = Depends(current_us
     if not owner or not name or not pkg_name:
         raise BadRequest("ownername, projectname and package_name are required")
     project = P.get_project(s, str(owner), str(name))
-    P.require_owner(project, user)
+    permissions.require_edit(project, user)
     pkg = s.scalar(select(Package).where(Package.project_id == project.id, Package.name == str(pkg_name)))
     if pkg is None:
         raise NotFound(f"No package {pkg_name} found in {project.full_name}.")

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
+from rpmyard.builds import permissions
 from rpmyard.builds import projects as P
 from rpmyard.builds.errors import BadRequest, NotFound
 from rpmyard.db.models import Project, ProjectChroot, User
@@ -89,7 +90,7 @@ async def edit(request: Request, ownername: str, projectname: str, chrootname: s
 def _edit(s: Session, user: User, ownername: str, projectname: str, chrootname: str, data: dict[str, Any],
           comps: Any) -> dict[str, Any]:
     p, pc = get_project_chroot(s, ownername, projectname, chrootname)
-    P.require_owner(p, user)
+    permissions.require_edit(p, user)
     for field in P.as_list(data.get("reset_fields")):
         if field not in LIST_FIELDS and field not in ("isolation", "bootstrap", "bootstrap_image"):
             raise BadRequest(f"reset_fields: {field!r} cannot be reset")

@@ -1,4 +1,4 @@
-"""Projects: get, list, search, add, edit, delete, regenerate-repos, build permissions."""
+"""Projects: get, list, search, add, edit, delete, regenerate-repos (permissions: ``permissions.py``)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from rpmyard.builds import permissions, states
 from rpmyard.builds import projects as P
-from rpmyard.builds import states
-from rpmyard.builds.errors import BadRequest, Forbidden
+from rpmyard.builds.errors import BadRequest
 from rpmyard.builds.events import project_event
 from rpmyard.db.models import Build, Project, User
 from rpmyard.dispatch import queue
@@ -77,8 +77,7 @@ def add_project(request: Request, ownername: str, data: dict[str, Any] = Depends
                 y: Yard = Depends(yard)) -> dict[str, Any]:
     if ownername.startswith("@"):
         raise BadRequest("group projects are not supported by this instance")
-    if ownername != user.name and not user.is_admin:
-        raise Forbidden(f"You ({user.name}) cannot create projects for {ownername}.")
+    permissions.require_create_for(user, ownername)
     owner = s.scalar(select(User).where(User.name == ownername))
     if owner is None:
         raise BadRequest(f"user {ownername} does not exist")
@@ -96,7 +95,7 @@ def edit_project(ownername: str, projectname: str, data: dict[str, Any] = Depend
                  user: User = Depends(current_user), s: Session = Depends(session),
                  y: Yard = Depends(yard)) -> dict[str, Any]:
     project = P.get_project(s, ownername, projectname)
-    P.require_owner(project, user)
+    permissions.require_edit(project, user)
     P.apply_fields(s, project, data, repos_key="repos")
     s.flush()
     _publish_empty_repos(y, s, project)
@@ -107,7 +106,7 @@ def edit_project(ownername: str, projectname: str, data: dict[str, Any] = Depend
 def delete_project(ownername: str, projectname: str, user: User = Depends(current_user),
                    s: Session = Depends(session), y: Yard = Depends(yard)) -> dict[str, Any]:
     project = P.get_project(s, ownername, projectname)
-    P.require_owner(project, user)
+    permissions.require_edit(project, user)
     result = project_dict(project, y.layout)
     for build in s.scalars(select(Build).where(Build.project_id == project.id)):
         for bc in build.chroots:
@@ -126,14 +125,7 @@ def delete_project(ownername: str, projectname: str, user: User = Depends(curren
 def regenerate_repos(ownername: str, projectname: str, user: User = Depends(current_user),
                      s: Session = Depends(session), y: Yard = Depends(yard)) -> dict[str, Any]:
     project = P.get_project(s, ownername, projectname)
-    P.require_owner(project, user)
+    permissions.require_edit(project, user)
     _publish_empty_repos(y, s, project, full=True)
     return project_dict(project, y.layout)
 
-
-@router.get("/api_3/project/permissions/can_build_in/{who}/{ownername}/{projectname}")
-def can_build_in(who: str, ownername: str, projectname: str, s: Session = Depends(session)) -> dict[str, Any]:
-    project = P.get_project(s, ownername, projectname)
-    user = s.scalar(select(User).where(User.name == who))
-    allowed = user is not None and (user.id == project.owner_id or user.is_admin)
-    return {"who": who, "ownername": ownername, "projectname": projectname, "can_build_in": allowed}

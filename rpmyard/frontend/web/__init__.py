@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from rpmyard.frontend.web import auth, builds, home, packages, projects, status
+from rpmyard.frontend.web import auth, builds, home, packages, permissions, projects, status
 from rpmyard.frontend.web.common import LoginRequired, render
 from rpmyard.frontend.web.session import WebSessionMiddleware
 
@@ -30,7 +30,7 @@ def install(app: FastAPI) -> None:
                        secure=yard.settings.base_url.startswith("https://"))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # builds before projects: /coprs/build/<id> must not be read as owner "build", project <id>.
-    for module in (auth, status, home, builds, packages, projects):
+    for module in (auth, status, home, builds, packages, permissions, projects):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)

@@ -32,6 +32,7 @@ from rpmyard.frontend.templating import templates
 from rpmyard.frontend.web import queries as Q
 from rpmyard.frontend.web.common import (
     Page,
+    access_of,
     check_csrf,
     flash,
     page_number,
@@ -40,7 +41,6 @@ from rpmyard.frontend.web.common import (
     render,
     require_user,
     span,
-    web_user,
     yard_of,
 )
 from rpmyard.yard import Yard
@@ -55,11 +55,6 @@ STREAM_SECONDS = 30  # then the stream ends and EventSource reconnects where it 
 
 def _time(ts: float | None) -> str:
     return str(templates.env.filters["time"](ts))
-
-
-def can_manage(user: User | None, owner_id: int) -> bool:
-    """The rule of BuildService.check_can_build, to decide which buttons to show."""
-    return user is not None and (user.id == owner_id or user.is_admin)
 
 
 def build_rows(builds: list[Build]) -> list[dict[str, Any]]:
@@ -104,7 +99,7 @@ def builds_list(owner: str, project: str, request: Request, state: str = "", pac
     return render(request, "web/builds.html", {
         "project": p, "tab": "builds", "result": Page(build_rows(items), page, PER_PAGE, has_next, total),
         "state": state, "package": package, "sort": sort, "dir": dir, "filter_states": Q.FILTER_STATES,
-        "can_build": can_manage(web_user(request, s), p.owner_id)})
+        "access": access_of(request, s, p)})
 
 
 # -- the build page ---------------------------------------------------------------------------------
@@ -202,13 +197,12 @@ def build_page(build_id: int, request: Request, chroot: str | None = None,
     code = BuildService.state(build)
     log_chroot = _pick_log_chroot(build, chroot)
     log_text, log_offset = _log_tail(_log_path(y, build, log_chroot) if log_chroot else None)
-    me = web_user(request, s)
     finished = code in states.FINISHED
     return render(request, "web/build.html", {
         "build": build, "project": build.project, "tab": "builds", "state": states.NAMES[code],
         "state_description": states.DESCRIPTIONS.get(code, ""), "finished": finished,
         "chroots": _chroot_rows(s, y, build), "source": _source(y, build),
-        "can_manage": can_manage(me, build.project.owner_id), "log_chroot": log_chroot,
+        "access": access_of(request, s, build.project), "log_chroot": log_chroot,
         "log_text": log_text, "log_offset": log_offset,
         "log_url": (_log_url(y, build, log_chroot) if log_chroot and build.pkg_name else None),
         "can_rebuild": bool(build.srpm_name or build.source_type == "link"),

@@ -14,9 +14,9 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy.orm import Session
 
-from rpmyard.builds import states
+from rpmyard.builds import permissions, states
 from rpmyard.builds.errors import BadRequest, Forbidden
-from rpmyard.db.models import User
+from rpmyard.db.models import Project, User
 from rpmyard.frontend.templating import templates
 from rpmyard.frontend.web.session import WebSession, get_session, password_fingerprint
 from rpmyard.yard import Yard
@@ -63,6 +63,11 @@ def require_user(request: Request, s: Session) -> User:
     if user is None:
         raise LoginRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
     return user
+
+
+def access_of(request: Request, s: Session, project: Project) -> permissions.Access:
+    """What the visitor may do in the project, by the API's own rule: which buttons and tabs to show."""
+    return permissions.access(project, web_user(request, s))
 
 
 def check_csrf(request: Request, form: Any) -> None:

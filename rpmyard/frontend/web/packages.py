@@ -16,8 +16,8 @@ from rpmyard.builds import states
 from rpmyard.builds.errors import NotFound
 from rpmyard.db.models import Build, Package
 from rpmyard.frontend.web import queries as Q
-from rpmyard.frontend.web.builds import build_rows, can_manage
-from rpmyard.frontend.web.common import Page, page_number, read_session, render, web_user, yard_of
+from rpmyard.frontend.web.builds import build_rows
+from rpmyard.frontend.web.common import Page, access_of, page_number, read_session, render, yard_of
 
 router = APIRouter()
 PACKAGES_PER_PAGE = 50
@@ -37,7 +37,7 @@ def packages(owner: str, project: str, request: Request, name: str = "",
         b = latest.get(pkg.id)
         rows.append({"name": pkg.name, "build": build_rows([b])[0] if b else None})
     return render(request, "web/packages.html", {
-        "project": p, "tab": "packages", "can_build": can_manage(web_user(request, s), p.owner_id),
+        "project": p, "tab": "packages", "access": access_of(request, s, p),
         "result": Page(rows, page, PACKAGES_PER_PAGE, has_next, total),
         "name": name})
 
@@ -63,7 +63,7 @@ def package_page(owner: str, project: str, package: str, request: Request,
     recent = list(s.scalars(select(Build).where(Build.package_id == pkg.id).order_by(Build.id.desc()).limit(15)))
     return render(request, "web/package.html", {
         "project": p, "tab": "packages", "package": pkg, "per_chroot": per_chroot, "builds": build_rows(recent),
-        "can_build": can_manage(web_user(request, s), p.owner_id)})
+        "access": access_of(request, s, p)})
 
 
 @router.get("/coprs/{owner}/{project}/monitor", response_class=HTMLResponse)
@@ -83,5 +83,5 @@ def monitor(owner: str, project: str, request: Request, name: str = "",
             row.append({**cell, "state_name": states.NAMES[cell["state"]]} if cell else None)
         rows.append({"name": pkg.name, "cells": row})
     return render(request, "web/monitor.html", {
-        "project": p, "tab": "monitor", "can_build": can_manage(web_user(request, s), p.owner_id), "chroots": chroots,
+        "project": p, "tab": "monitor", "access": access_of(request, s, p), "chroots": chroots,
         "result": Page(rows, page, MONITOR_PER_PAGE, has_next, total), "name": name})

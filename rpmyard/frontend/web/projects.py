@@ -18,21 +18,22 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from rpmyard.builds import permissions
 from rpmyard.builds import projects as P
-from rpmyard.builds.errors import BadRequest, Forbidden, TooLarge, UserError
+from rpmyard.builds.errors import BadRequest, TooLarge, UserError
 from rpmyard.db.models import Build, Project, User
 from rpmyard.dispatch import queue
 from rpmyard.frontend.api_v3 import projects as api_projects
 from rpmyard.frontend.web import queries as Q
-from rpmyard.frontend.web.builds import build_rows, can_manage
+from rpmyard.frontend.web.builds import build_rows
 from rpmyard.frontend.web.common import (
+    access_of,
     check_csrf,
     flash,
     read_session,
     redirect,
     render,
     require_user,
-    web_user,
     yard_of,
 )
 from rpmyard.yard import Yard
@@ -59,16 +60,10 @@ def install_lines(y: Yard, project: Project) -> list[dict[str, Any]]:
 
 @router.get("/coprs/{owner}/add", response_class=HTMLResponse)
 def new_project_form(owner: str, request: Request, s: Session = Depends(read_session)) -> HTMLResponse:
-    user = require_user(request, s)
-    _check_owner(user, owner)
+    permissions.require_create_for(require_user(request, s), owner)
     return render(request, "web/project_form.html", {
         "mode": "new", "owner": owner, "values": {"chroots": []}, "error": None,
         "all_chroots": [c.name for c in P.active_chroots(s)]})
-
-
-def _check_owner(user: User, owner: str) -> None:
-    if owner != user.name and not user.is_admin:
-        raise Forbidden(f"You ({user.name}) cannot create projects for {owner}.")
 
 
 def _form_values(form: Any) -> dict[str, Any]:
@@ -98,8 +93,7 @@ def _create_project(owner: str, request: Request, values: dict[str, Any]) -> Res
     y = yard_of(request)
     try:
         with y.db.session() as s:
-            user = require_user(request, s)
-            _check_owner(user, owner)
+            permissions.require_create_for(require_user(request, s), owner)
             owner_user = s.scalar(select(User).where(User.name == owner))
             if owner_user is None:
                 raise BadRequest(f"user {owner} does not exist")
@@ -128,7 +122,7 @@ def overview(owner: str, project: str, request: Request, s: Session = Depends(re
     counts = Q.build_counts(s, [p.id])
     return render(request, "web/project.html", {
         "project": p, "tab": "overview", "installs": install_lines(y, p), "builds": build_rows(latest),
-        "build_count": counts.get(p.id, 0), "can_build": can_manage(web_user(request, s), p.owner_id),
+        "build_count": counts.get(p.id, 0), "access": access_of(request, s, p),
         "repo_browse": f"/results/{p.full_name}/"})
 
 
@@ -143,10 +137,10 @@ def _settings_values(p: Project) -> dict[str, Any]:
 def settings_form(owner: str, project: str, request: Request, s: Session = Depends(read_session)) -> HTMLResponse:
     user = require_user(request, s)
     p = P.get_project(s, owner, project)
-    P.require_owner(p, user)
+    permissions.require_edit(p, user)
     return render(request, "web/project_form.html", {
         "mode": "edit", "project": p, "tab": "settings", "owner": owner, "values": _settings_values(p),
-        "error": None, "all_chroots": _chroot_choices(s, p)})
+        "error": None, "all_chroots": _chroot_choices(s, p), "access": permissions.access(p, user)})
 
 
 def _chroot_choices(s: Session, p: Project | None) -> list[str]:
@@ -169,7 +163,7 @@ def _save_settings(owner: str, project: str, request: Request, values: dict[str,
         with y.db.session() as s:
             user = require_user(request, s)
             p = P.get_project(s, owner, project)
-            P.require_owner(p, user)
+            permissions.require_edit(p, user)
             data = {**_api_data(values), "repos": P.as_list(values["repos"])}
             if not data["chroots"]:
                 raise BadRequest("chroots: at least one chroot must be selected")
@@ -183,7 +177,8 @@ def _save_settings(owner: str, project: str, request: Request, values: dict[str,
             p = P.get_project(s, owner, project)
             return render(request, "web/project_form.html", {
                 "mode": "edit", "project": p, "tab": "settings", "owner": owner, "values": values,
-                "error": exc.message, "all_chroots": _chroot_choices(s, p)}, status_code=exc.status)
+                "error": exc.message, "all_chroots": _chroot_choices(s, p), "access": access_of(request, s, p)},
+                status_code=exc.status)
     flash(request, "Settings saved.", "success")
     return redirect(f"/coprs/{owner}/{project}/edit")
 
@@ -216,7 +211,7 @@ def new_build_form(owner: str, project: str, request: Request, s: Session = Depe
     p = P.get_project(s, owner, project)
     yard_of(request).builds.check_can_build(p, user)
     return render(request, "web/new_build.html", {
-        "project": p, "tab": "new_build", "error": None,
+        "project": p, "tab": "new_build", "error": None, "access": permissions.access(p, user),
         "values": {"source": "upload", "url": "", "chroots": p.active_chroot_names(), "timeout": ""}})
 
 
@@ -278,7 +273,8 @@ def _submit_build(owner: str, project: str, request: Request, values: dict[str, 
         with y.db.session() as s:
             p = P.get_project(s, owner, project)
             return render(request, "web/new_build.html", {
-                "project": p, "tab": "new_build", "error": exc.message, "values": values},
+                "project": p, "tab": "new_build", "error": exc.message, "values": values,
+                "access": access_of(request, s, p)},
                 status_code=exc.status)
     flash(request, f"Build {build_id} was submitted.", "success")
     return redirect(f"/coprs/build/{build_id}/")
