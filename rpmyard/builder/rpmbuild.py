@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rpmyard.builder.rpmtools import run_rpm_tool
 from rpmyard.builder.sandbox import run_sandboxed, sandbox_backend
-from rpmyard.builder.srpm import InvalidSrpm, SrpmInfo, inspect_srpm
+from rpmyard.builder.srpm import InvalidSrpm, SrpmInfo, file_sha256, inspect_srpm
 from rpmyard.builder.target import Target, host_arches
 
 NO_RPMDB_NOTE = "BuildRequires not checked: this host has no RPM database"
@@ -62,11 +62,14 @@ def build_srpm(
     enable_net: bool = False,
     memory_limit_mb: int | None = None,
     hide_paths: Sequence[Path] = (),
+    checked: tuple[str, SrpmInfo] | None = None,
 ) -> BuildOutcome:
     """Rebuild ``srpm`` for ``target`` in ``workdir`` and collect the binary and source RPMs.
 
     The SRPM is copied into ``workdir`` first: it may live in the data directory, which the
-    sandbox hides. Returns a failed outcome (never raises) for anything the user can fix.
+    sandbox hides. ``checked`` is (SHA-256, header facts) from the frontend, which inspected the
+    upload: a copy with that digest is that file, so it is not inspected again. Returns a failed
+    outcome (never raises) for anything the user can fix.
     """
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -81,10 +84,15 @@ def build_srpm(
     local_srpm = workdir / "input" / "package.src.rpm"
     local_srpm.parent.mkdir(exist_ok=True)
     shutil.copyfile(srpm, local_srpm)
-    try:
-        info = inspect_srpm(local_srpm)
-    except InvalidSrpm as exc:
-        return _fail(say, f"invalid SRPM: {exc}")
+    if checked is not None:
+        digest, info = checked
+        if file_sha256(local_srpm) != digest:
+            return _fail(say, "the downloaded SRPM is not the one the frontend checked (SHA-256 differs)")
+    else:
+        try:
+            info = inspect_srpm(local_srpm)
+        except InvalidSrpm as exc:
+            return _fail(say, f"invalid SRPM: {exc}")
     say(f"  package: {info.nvr}{' (noarch)' if info.is_noarch else ''}")
     refusal = _refusal(info, target)
     if refusal:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from rpmyard.builder.rpmbuild import build_srpm
+from rpmyard.builder.srpm import SrpmInfo
 from rpmyard.builder.target import InvalidChroot, Target
 from rpmyard.dispatch.kinds import Outcome, TaskContext
 
@@ -20,7 +24,7 @@ class RpmBuildRunner:
         p = ctx.payload
 
         def backend(line: str) -> None:
-            ctx.log(f"[rpmyard] {line}\n".encode(), "backend")
+            ctx.log(f"[{stamp()}] {line}\n".encode(), "backend")
 
         backend(f"worker {ctx.worker}, task {ctx.task_id} attempt {ctx.attempt}: "
                 f"building {p['pkg_name']} for {p['chroot']}")
@@ -45,6 +49,7 @@ class RpmBuildRunner:
             enable_net=bool(p.get("enable_net")),
             memory_limit_mb=self.memory_limit_mb,
             hide_paths=ctx.hide_paths,
+            checked=_checked(p),
         )
         if ctx.cancel.is_set():
             return Outcome(2, "canceled")
@@ -57,3 +62,18 @@ class RpmBuildRunner:
             ctx.upload(path, path.name)
         backend(f"uploaded {len(files)} files")
         return Outcome(0, "")
+
+
+def _checked(payload: dict[str, Any]) -> tuple[str, SrpmInfo] | None:
+    """What the frontend found when it inspected the SRPM, if the task says (tasks queued by an
+    older frontend do not: the worker inspects the SRPM itself then)."""
+    digest, info = payload.get("srpm_sha256"), payload.get("srpm_info")
+    if not isinstance(digest, str) or not isinstance(info, dict):
+        return None
+    return digest, SrpmInfo.from_payload(info)
+
+
+def stamp() -> str:
+    """UTC wall-clock time with milliseconds, as backend.log lines start (where the time went)."""
+    now = time.time()
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}"

@@ -8,6 +8,7 @@ the digests (which is what catches truncation), and only then is the header quer
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shlex
@@ -15,6 +16,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rpmyard.builder.rpmtools import run_rpm_tool
 
@@ -90,6 +92,25 @@ class SrpmInfo:
         if arch in self.exclusive_archs:
             return True
         return self.is_noarch and self.exclusive_archs == ["noarch"]
+
+    def to_payload(self) -> dict[str, Any]:
+        """The header facts a worker needs, so it need not inspect the SRPM a second time."""
+        return {"name": self.name, "epoch": self.epoch, "version": self.version, "release": self.release,
+                "build_archs": self.build_archs, "exclusive_archs": self.exclusive_archs,
+                "exclude_archs": self.exclude_archs}
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any]) -> SrpmInfo:
+        return cls(name=str(data["name"]), epoch=data.get("epoch"), version=str(data["version"]),
+                   release=str(data["release"]), files=[], build_archs=list(data.get("build_archs", [])),
+                   exclusive_archs=list(data.get("exclusive_archs", [])),
+                   exclude_archs=list(data.get("exclude_archs", [])))
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file: how a worker knows its download is the SRPM the frontend checked."""
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def inspect_srpm(path: Path, *, max_files: int = 10000) -> SrpmInfo:

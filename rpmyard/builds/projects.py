@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import secrets
-import shutil
 from typing import Any
 
 from sqlalchemy import select
@@ -157,15 +155,3 @@ def create_project(s: Session, owner: User, data: dict[str, Any], *, exist_ok: b
     s.flush()
     return project
 
-
-def delete_project_files(project_dir: Any) -> None:
-    """Remove a deleted project's tree. It is renamed away first, so that a background writer still
-    using the old path (a publish or a usage refresh finishing) fails instead of recreating it."""
-    tomb = project_dir.with_name(f".deleted-{project_dir.name}-{secrets.token_hex(4)}")
-    try:
-        project_dir.rename(tomb)
-    except FileNotFoundError:
-        return
-    except OSError:
-        tomb = project_dir
-    shutil.rmtree(tomb, ignore_errors=True)

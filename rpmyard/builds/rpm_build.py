@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from rpmyard.builds import events, states
 from rpmyard.builds.errors import NotFound
 from rpmyard.builds.layout import Layout, build_dirname
-from rpmyard.builds.rpmfiles import BadRpm, read_nevra
+from rpmyard.builds.rpmfiles import BadRpm, read_nevras
 from rpmyard.builds.service import BuildService
 from rpmyard.db.base import now
 from rpmyard.db.engine import Database
@@ -54,7 +54,7 @@ class RpmBuildHooks:
         if bc is None or bc.task_id != task.id:
             # Deleted while its canceled task winds down: writing would recreate the removed directory.
             raise NotFound(f"the build of task {task.id} was deleted; its log is no longer kept")
-        return self.result_dir(task) / name
+        return make_build_dir(self.result_dir(task)) / name
 
     def on_state(self, session: Session, task: Task, files_dir: Path) -> None:
         if task.state in task_states.FINAL_STATES:
@@ -86,11 +86,10 @@ class RpmBuildHooks:
     def _import(self, session: Session, task: Task, bc: BuildChroot, files_dir: Path) -> None:
         if bc.state in states.FINISHED:
             return  # a redelivered completion: already imported
-        dest = self.result_dir(task)
-        dest.mkdir(parents=True, exist_ok=True)
+        dest = make_build_dir(self.result_dir(task))
         rpms = sorted(files_dir.glob("*.rpm")) if files_dir.is_dir() else []
         try:
-            nevras = [read_nevra(p) for p in rpms]
+            nevras = read_nevras(rpms)
             if not any(n["arch"] != "src" for n in nevras):
                 raise BadRpm("the build produced no binary RPM")
         except BadRpm as exc:
@@ -151,6 +150,17 @@ class RpmBuildHooks:
                 owner, project = build.project.owner.name, build.project.name
                 self.publisher.request(self.layout.chroot_dir(owner, project, bc.name), bc.id,
                                        build_dir=build_dirname(build.id, build.pkg_name or ""))
+
+
+def make_build_dir(build_dir: Path) -> Path:
+    """Create a build's result directory (and its chroot's), but never the project's: a project
+    deleted meanwhile must stay deleted, so a late log line or import fails instead."""
+    for d in (build_dir.parent, build_dir):
+        try:
+            d.mkdir(exist_ok=True)
+        except FileNotFoundError:
+            raise NotFound(f"{build_dir.parent.parent.name} no longer exists; its results are not kept") from None
+    return build_dir
 
 
 def _drop_staging(files_dir: Path, task_id: int) -> None:

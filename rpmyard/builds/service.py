@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from rpmyard.builder.srpm import InvalidSrpm, SrpmInfo, inspect_srpm
+from rpmyard.builder.srpm import InvalidSrpm, SrpmInfo, file_sha256, inspect_srpm
 from rpmyard.builder.target import Target
 from rpmyard.builds import events, permissions, states
 from rpmyard.builds.errors import BadRequest
@@ -136,6 +136,7 @@ class BuildService:
         dest_dir = self.layout.srpm_dir(owner, project.name, build.id)
         dest_dir.mkdir(parents=True, exist_ok=True)
         queue.on_rollback(s, lambda: shutil.rmtree(dest_dir, ignore_errors=True))
+        digest = file_sha256(srpm)
         shutil.move(str(srpm), dest_dir / build.srpm_name)
         srpm_url = self.layout.srpm_url(owner, project.name, build.id, build.srpm_name)
         for bc in build.chroots:
@@ -150,6 +151,7 @@ class BuildService:
                     "build_id": build.id, "build_chroot_id": bc.id, "chroot": bc.name,
                     "owner": owner, "project": project.name, "pkg_name": info.name,
                     "srpm_url": srpm_url, "timeout": build.timeout, "enable_net": build.enable_net,
+                    "srpm_sha256": digest, "srpm_info": info.to_payload(),
                 },
                 owner=owner, group=project.full_name, arch=None if info.is_noarch else target.arch,
                 background=build.is_background, max_attempts=self.max_attempts,

@@ -38,6 +38,10 @@ from rpmyard.dispatch.models import (
 
 log = logging.getLogger(__name__)
 
+#: Worker messages after which a pass may assign something: a slot freed, a worker came or went.
+#: ("started" and "progress" change nothing a pass looks at; a pass each would be wasted work.)
+WAKING_MESSAGES = frozenset({"hello", "heartbeat", "bye", "reject", "done"})
+
 
 def task_files_dir(spool: Path, task: Task) -> Path:
     """Where a task attempt's uploads are staged; one folder per attempt keeps retries apart."""
@@ -311,7 +315,8 @@ class Dispatcher:
                     else:
                         state = SUCCEEDED if code == 0 else FAILED
                     self._finish(s, task, state, code, str(msg.get("text", "")))
-        self._wake.set()
+        if kind in WAKING_MESSAGES:
+            self._wake.set()
 
     def _fenced(self, s: Session, msg: Message) -> Task | None:
         """The task a message speaks of, only if its lease token is still the current one."""

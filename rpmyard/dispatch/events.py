@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 EXCHANGE = "rpmyard.events"
 PREFIX = "rpmyard."
+#: How long the relay waits after the first new event for others to join it in one batch.
+COALESCE_SECONDS = 0.05
 
 
 def emit(session: Session, topic: str, body: dict[str, Any]) -> None:
@@ -55,7 +57,10 @@ class EventRelay:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(1.0)
+            if self._wake.wait(1.0):
+                # Events come in bursts (a build's state changes, many builds at once): gather
+                # them into one transaction rather than one each; consumers wait at most this.
+                self._stop.wait(COALESCE_SECONDS)
             self._wake.clear()
             if self.gate is not None and not self.gate.is_set():
                 continue

@@ -48,16 +48,19 @@ class LogStreamer:
             self.flush()
 
     def flush(self) -> None:
+        """Ship what every stream gathered, in one call: ``send([(stream, offset, data), ...])``."""
         with self._lock:
             pending = {k: bytes(v) for k, v in self._buf.items() if v}
             for k in pending:
                 self._buf[k].clear()
-        for stream, data in pending.items():
-            offset = self._offsets.get(stream, 0)
-            try:
-                self._send(stream, offset, data)
-            except Exception as exc:  # the build goes on; the log shows the gap
-                log.warning("could not ship %d log bytes: %s", len(data), exc)
+        if not pending:
+            return
+        chunks = [(stream, self._offsets.get(stream, 0), data) for stream, data in pending.items()]
+        try:
+            self._send(chunks)
+        except Exception as exc:  # the build goes on; the log shows the gap
+            log.warning("could not ship %d log bytes: %s", sum(len(c[2]) for c in chunks), exc)
+        for stream, offset, data in chunks:
             self._offsets[stream] = offset + len(data)
 
     def _run(self) -> None:
@@ -217,11 +220,14 @@ class WorkerRuntime:
         shutil.rmtree(workdir, ignore_errors=True)
         workdir.mkdir(parents=True)
 
-        def send_log(stream: str, offset: int, data: bytes) -> None:
+        def send_log(chunks: list[tuple[str, int, bytes]]) -> None:
             if self.frontend_url is None:
                 return
-            r = self._retrying(lambda: self._http.post(f"{base}/log", params={"stream": stream, "offset": offset},
-                                                       content=data, headers=headers), cancel)
+            params = {"stream": [c[0] for c in chunks], "offset": [c[1] for c in chunks],
+                      "length": [len(c[2]) for c in chunks]}
+            body = b"".join(c[2] for c in chunks)
+            r = self._retrying(lambda: self._http.post(f"{base}/log", params=params, content=body,
+                                                       headers=headers), cancel)
             r.raise_for_status()
 
         def upload(path: Path, name: str) -> None:

@@ -11,16 +11,18 @@ import hmac
 import os
 import re
 from pathlib import Path
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from rpmyard.builds.errors import BadRequest, Conflict, NotFound, TooLarge, Unauthorized
+from rpmyard.db.engine import Database
 from rpmyard.dispatch import kinds
 from rpmyard.dispatch.dispatcher import task_files_dir
 from rpmyard.dispatch.models import ACTIVE_STATES, Task
-from rpmyard.frontend.deps import session, yard
+from rpmyard.frontend.deps import yard
 from rpmyard.yard import Yard
 
 router = APIRouter()
@@ -29,6 +31,8 @@ MAX_LOG_CHUNK = 8 * 1024 * 1024
 
 
 def fenced_task(s: Session, task_id: int, request: Request) -> Task:
+    """The task, if the caller holds its current lease. Only reads: on SQLite a worker's log lines
+    and uploads then never queue behind the write lock."""
     expected = request.app.state.yard.settings.worker_token
     if expected and not hmac.compare_digest(request.headers.get("x-worker-token", ""), expected):
         raise Unauthorized("this frontend only accepts workers that present its worker token (X-Worker-Token)")
@@ -40,48 +44,74 @@ def fenced_task(s: Session, task_id: int, request: Request) -> Task:
         raise NotFound(f"task {task_id} does not exist")
     if task.lease_token != token or task.state not in ACTIVE_STATES:
         raise Conflict(f"the lease of task {task_id} is no longer valid; this attempt's results are refused")
-    s.commit()  # release SQLite's write lock while the body streams in
     return task
 
 
 def _write_at(path: Path, offset: int, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write a log chunk where the task kind said; its directory is the kind's to make (and a
+    directory removed since, e.g. with a deleted project, is not made again)."""
     mode = "r+b" if path.exists() and offset > 0 else "wb"  # offset 0 starts a new attempt's log
-    with open(path, mode) as fh:
-        fh.seek(offset)
-        fh.write(data)
+    try:
+        with open(path, mode) as fh:
+            fh.seek(offset)
+            fh.write(data)
+    except FileNotFoundError:
+        raise NotFound(f"{path.parent} no longer exists; the log is not kept") from None
 
 
-def _log_target(s: Session, task_id: int, request: Request, stream: str) -> Path:
-    """Where a log chunk goes. Called in a thread: database work on the event loop would block
-    every request, including the ones whose commit would free SQLite's lock (a 30 s deadlock)."""
-    task = fenced_task(s, task_id, request)
-    hooks = kinds.server_hooks(task.kind)
-    path = hooks.log_path(s, task, stream) if hooks else None
-    s.commit()  # log_path may have read: release SQLite's write lock again
-    if path is None:
-        raise BadRequest(f"task kind {task.kind} has no log stream {stream!r}")
-    return path
+def _log_targets(db: Database, task_id: int, request: Request, streams: list[str]) -> list[Path]:
+    """Where each log chunk goes. Called in a thread: database work on the event loop would block
+    every request."""
+    with db.read_session() as s:
+        task = fenced_task(s, task_id, request)
+        hooks = kinds.server_hooks(task.kind)
+        paths = []
+        for stream in streams:
+            path = hooks.log_path(s, task, stream) if hooks else None
+            if path is None:
+                raise BadRequest(f"task kind {task.kind} has no log stream {stream!r}")
+            paths.append(path)
+        return paths
+
+
+def _upload_target(db: Database, task_id: int, request: Request, name: str) -> Path:
+    with db.read_session() as s:
+        task = fenced_task(s, task_id, request)
+        return task_files_dir(request.app.state.yard.settings.spool_dir, task) / name
 
 
 @router.post("/api/worker/tasks/{task_id}/log")
-async def append_log(task_id: int, request: Request, stream: str = "main", offset: int = 0,
-                     s: Session = Depends(session)) -> dict[str, int]:
-    path = await run_in_threadpool(_log_target, s, task_id, request, stream)
+async def append_log(task_id: int, request: Request, y: Yard = Depends(yard),
+                     stream: Annotated[list[str], Query()] = ["main"],  # noqa: B006 (FastAPI copies it)
+                     offset: Annotated[list[int], Query()] = [0],  # noqa: B006
+                     length: Annotated[list[int] | None, Query()] = None) -> dict[str, int]:
+    """Append chunks to a task's logs: the body is the chunks one after another, the i-th going to
+    ``stream[i]`` at ``offset[i]`` and ``length[i]`` bytes long (one chunk: the whole body). One
+    request per flush, however many streams a task writes."""
+    lengths = length or []
+    if len(offset) != len(stream) or (lengths and len(lengths) != len(stream)) or (not lengths and len(stream) > 1):
+        raise BadRequest("give one offset (and, for several streams, one length) per stream")
+    if any(n < 0 for n in [*offset, *lengths]):
+        raise BadRequest("offsets and lengths cannot be negative")
+    paths = await run_in_threadpool(_log_targets, y.db, task_id, request, stream)
     data = await request.body()
     if len(data) > MAX_LOG_CHUNK:
         raise TooLarge("log chunk too large")
-    await run_in_threadpool(_write_at, path, offset, data)
+    if lengths and sum(lengths) != len(data):
+        raise BadRequest(f"the lengths add up to {sum(lengths)} bytes but the body has {len(data)}")
+    chunks, start = [], 0
+    for path, at, n in zip(paths, offset, lengths or [len(data)], strict=True):
+        chunks.append((path, at, data[start:start + n]))
+        start += n
+    await run_in_threadpool(lambda: [_write_at(*chunk) for chunk in chunks])
     return {"written": len(data)}
 
 
 @router.put("/api/worker/tasks/{task_id}/files/{name}")
-async def upload_file(task_id: int, name: str, request: Request, s: Session = Depends(session),
-                      y: Yard = Depends(yard)) -> dict[str, int]:
+async def upload_file(task_id: int, name: str, request: Request, y: Yard = Depends(yard)) -> dict[str, int]:
     if not SAFE_NAME.match(name) or ".." in name:
         raise BadRequest(f"unsafe file name {name!r}")
-    task = await run_in_threadpool(fenced_task, s, task_id, request)
-    target = task_files_dir(y.settings.spool_dir, task) / name
+    target = await run_in_threadpool(_upload_target, y.db, task_id, request, name)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{name}.part")
     limit = y.settings.max_upload_mb * 1024 * 1024

@@ -92,7 +92,7 @@ class PublishResult:
 def chroot_lock(chroot_dir: Path) -> Iterator[Path]:
     """The chroot's exclusive lock (threads and processes alike); yields its state directory."""
     state = chroot_dir / STATE_DIR
-    state.mkdir(parents=True, exist_ok=True)
+    state.mkdir(exist_ok=True)  # not its parents: a project deleted meanwhile must stay deleted
     with open(state / "lock", "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:

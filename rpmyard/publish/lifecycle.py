@@ -14,6 +14,7 @@ each package; 0 or absent keeps all) and ``delete_after`` (epoch seconds, derive
 from __future__ import annotations
 
 import logging
+import secrets
 import shutil
 import threading
 from collections import defaultdict
@@ -107,12 +108,26 @@ def delete_package(s: Session, project: Project, package: Package, layout: Layou
 
 
 def delete_project(s: Session, project: Project, layout: Layout) -> None:
+    """Cancel its builds, delete it, and once that is committed remove its results."""
     for build in s.scalars(select(Build).where(Build.project_id == project.id)):
         cancel_tasks(s, build)
     project_dir = layout.project_dir(project.owner.name, project.name)
     events.project_event(s, "deleted", project)
     s.delete(project)
-    queue.after_commit(s, lambda: shutil.rmtree(project_dir, ignore_errors=True))
+    queue.after_commit(s, lambda: delete_project_files(project_dir))
+
+
+def delete_project_files(project_dir: Path) -> None:
+    """Remove a deleted project's tree. It is renamed away first, so that a background writer still
+    using the old path (a publish or a usage refresh finishing) fails instead of recreating it."""
+    tomb = project_dir.with_name(f".deleted-{project_dir.name}-{secrets.token_hex(4)}")
+    try:
+        project_dir.rename(tomb)
+    except FileNotFoundError:
+        return
+    except OSError:
+        tomb = project_dir
+    shutil.rmtree(tomb, ignore_errors=True)
 
 
 # -- the periodic part ---------------------------------------------------------------------------------

@@ -343,7 +343,6 @@ def write_pubkey(project_dir: Path, armored: bytes) -> None:
             return
     except FileNotFoundError:
         pass
-    project_dir.mkdir(parents=True, exist_ok=True)
     tmp = project_dir / f".pubkey.gpg.{os.getpid()}.{threading.get_ident()}.tmp"  # publishers may race
     tmp.write_bytes(armored)
     os.chmod(tmp, 0o644)

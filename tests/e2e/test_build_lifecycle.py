@@ -4,7 +4,6 @@ live logs, cancel, timeout, an arch nobody can build, upgrades through dnf, and 
 
 from __future__ import annotations
 
-import configparser
 import gzip
 import html
 import json
@@ -20,6 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.api import credentials
 from tests.support.coprcli import CoprCli
 from tests.support.dnf import add_repo_file, dnf
 from tests.support.server import Server
@@ -34,12 +34,6 @@ RPM_NS = "{http://linux.duke.edu/metadata/common}"
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-
-
-def credentials(config_text: str) -> tuple[str, str]:
-    parser = configparser.ConfigParser()
-    parser.read_string(config_text)
-    return parser["copr-cli"]["login"], parser["copr-cli"]["token"]
 
 
 def upload(client: httpx.Client, project: str, srpm: Path, **opts: Any) -> int:

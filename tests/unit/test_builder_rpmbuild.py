@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from rpmyard.builder.rpmbuild import NO_RPMDB_NOTE, BuildOutcome, build_srpm, host_has_rpmdb
+from rpmyard.builder.srpm import SrpmInfo, file_sha256, inspect_srpm
 from rpmyard.builder.target import ARCHES, Target, host_arches
 from tests.support.dirs import visible_tempdir
 from tests.support.srpms import corrupt_copies, make_srpm
@@ -219,3 +220,21 @@ def test_a_build_cannot_write_outside_its_workdir(tmp_path: Path) -> None:
         assert "write refused" in text and "home write refused" in text
         assert not escape_target.exists()
         assert not (outside / "deep" / "escaped-home").exists()
+
+
+def test_a_checked_srpm_is_built_without_inspecting_it_again(srpms: dict[str, Path], tmp_path: Path) -> None:
+    """The frontend's digest and header facts stand in for a second inspection on the worker."""
+    info = inspect_srpm(srpms["hello-noarch"])
+    checked = (file_sha256(srpms["hello-noarch"]), SrpmInfo.from_payload(info.to_payload()))
+    outcome, text = build(srpms["hello-noarch"], f"fedora-41-{HOST_ARCH}", tmp_path, checked=checked)
+    assert outcome.success, text
+    assert "package: hello-noarch-1.0-1 (noarch)" in text
+
+
+def test_an_srpm_that_is_not_the_checked_one_is_refused(srpms: dict[str, Path], tmp_path: Path) -> None:
+    info = inspect_srpm(srpms["hello-noarch"])
+    checked = (file_sha256(srpms["hello-c"]), info)  # a download that differs from what was checked
+    outcome, text = build(srpms["hello-noarch"], f"fedora-41-{HOST_ARCH}", tmp_path, checked=checked)
+    assert not outcome.success
+    assert outcome.reason == "the downloaded SRPM is not the one the frontend checked (SHA-256 differs)"
+    assert "command:" not in text

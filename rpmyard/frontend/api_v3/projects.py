@@ -8,16 +8,16 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from rpmyard.builds import permissions, states
+from rpmyard.builds import permissions
 from rpmyard.builds import projects as P
 from rpmyard.builds.errors import BadRequest
 from rpmyard.builds.events import project_event
-from rpmyard.db.models import Build, Project, User
+from rpmyard.db.models import Project, User
 from rpmyard.dispatch import queue
-from rpmyard.dispatch.models import Task
 from rpmyard.frontend.deps import body, current_user, session, yard
 from rpmyard.frontend.pagination import paginate
 from rpmyard.frontend.schemas import project_dict
+from rpmyard.publish import lifecycle
 from rpmyard.yard import Yard
 
 router = APIRouter()
@@ -108,16 +108,7 @@ def delete_project(ownername: str, projectname: str, user: User = Depends(curren
     project = P.get_project(s, ownername, projectname)
     permissions.require_edit(project, user)
     result = project_dict(project, y.layout)
-    for build in s.scalars(select(Build).where(Build.project_id == project.id)):
-        for bc in build.chroots:
-            if bc.task_id and bc.state not in states.FINISHED:
-                task = s.get(Task, bc.task_id)
-                if task is not None:
-                    queue.request_cancel(s, task)
-    project_dir = y.layout.project_dir(ownername, projectname)
-    project_event(s, "deleted", project)
-    s.delete(project)
-    queue.after_commit(s, lambda: P.delete_project_files(project_dir))
+    lifecycle.delete_project(s, project, y.layout)
     return result
 
 
