@@ -55,6 +55,9 @@ NEW_DIR = ".repodata"  # createrepo_c's name for its work directory: present onl
 CHANGELOG_LIMIT = 10
 CHECK_BATCH = 200  # packages per rpmkeys call: well below ARG_MAX
 _BUILD_ID = re.compile(r"^(\d+)-")
+#: How long, and for how many generations, replaced metadata files stay readable (see _carry_over).
+RETAIN_SECONDS = 120
+RETAIN_GENERATIONS = 8
 _TRANSIENT = (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.EMFILE, errno.ENFILE, errno.ENOMEM)
 
 HEADERS = {
@@ -390,22 +393,33 @@ def _repomd_xml(records: list[_Record]) -> str:
 
 
 def _carry_over(current: Path, new: Path, fresh: set[str]) -> None:
-    """Hard-link the files the current repomd.xml names into the new generation (a grace period)."""
+    """Hard-link older metadata files into the new generation: a grace period for clients.
+
+    dnf reads repomd.xml and then the files it names; while builds stream in, the repodata can
+    change several times between the two. So the files the current repomd.xml names are kept, and
+    so are those of earlier generations written in the last ``RETAIN_SECONDS`` (at most
+    ``RETAIN_GENERATIONS`` generations' worth), as createrepo_c's --retain-old-md does.
+    """
     try:
         text = (current / "repomd.xml").read_text(errors="replace")
+        entries = [e for e in os.scandir(current) if e.is_file(follow_symlinks=False)]
     except (FileNotFoundError, NotADirectoryError):
         return
-    for href in re.findall(r'<location href="repodata/([^"/]+)"', text):
-        if href in fresh or href.startswith("."):
+    named = set(re.findall(r'<location href="repodata/([^"/]+)"', text))
+    cutoff = time.time() - RETAIN_SECONDS
+    recent = sorted((e for e in entries if e.name not in named and e.stat().st_mtime >= cutoff),
+                    key=lambda e: e.stat().st_mtime, reverse=True)[: RETAIN_GENERATIONS * len(KINDS)]
+    for name in named | {e.name for e in recent}:
+        if name in fresh or name.startswith(".") or name.startswith("repomd.xml"):
             continue
         try:
-            os.link(current / href, new / href)
+            os.link(current / name, new / name)
         except FileNotFoundError:
             continue
         except OSError as exc:
             if exc.errno in _TRANSIENT:
                 raise
-            log.debug("could not carry %s over: %s", href, exc)
+            log.debug("could not carry %s over: %s", name, exc)
 
 
 def _write_synced(path: Path, data: bytes) -> None:

@@ -2,10 +2,8 @@
 
 Many builds finishing together queue many requests for one chroot; while a run for that chroot is
 in progress new requests pile up, and the next run takes them all: one metadata rewrite for the
-whole burst. A request soon after a run also waits a moment (``gather_seconds``) for others, so a
-steady stream of builds is published in batches too; a lone build is published at once.
-Different chroots are published in parallel (``threads``); one chroot never by two threads at
-once, and the chroot's file lock (``engine.chroot_lock``) keeps other processes out too.
+whole burst. Different chroots are published in parallel (``threads``); one chroot never by two
+threads at once, and the chroot's file lock (``engine.chroot_lock``) keeps other processes out too.
 
 Requests are also written to ``queue_dir`` (one small file per chroot) and removed once done, so a
 restart finishes what a crash interrupted, deletions included. A run that fails for a passing
@@ -47,17 +45,12 @@ class Publisher:
     """Background publishing of chroot directories, batched per chroot."""
 
     def __init__(self, on_done: Done | None = None, *, key_for: KeyFor | None = None,
-                 queue_dir: Path | None = None, threads: int = 2, retry_seconds: float = 600.0,
-                 gather_seconds: float = 0.25, gather_after: float = 1.0) -> None:
+                 queue_dir: Path | None = None, threads: int = 2, retry_seconds: float = 600.0) -> None:
         self.on_done = on_done
         self.on_retry: Done | None = None
         self.key_for = key_for
         self.queue_dir = queue_dir
         self.retry_seconds = retry_seconds
-        # A request within gather_after seconds of the chroot's last run waits gather_seconds for company.
-        self.gather_seconds = gather_seconds
-        self.gather_after = gather_after
-        self._last_run: dict[Path, float] = {}
         self.runs = 0                      # metadata generations written (a figure for benchmarks)
         self.last_result: dict[Path, PublishResult] = {}
         self._pending: dict[Path, _Work] = {}
@@ -99,21 +92,13 @@ class Publisher:
         """Ask for ``chroot_dir`` to be published. ``build_dir``: the directory the token waits for."""
         self._persist(chroot_dir, full)
         with self._cond:
-            now = time.monotonic()
-            work = self._pending.get(chroot_dir)
-            if work is None:
-                work = self._pending[chroot_dir] = _Work()
-                if now - self._last_run.get(chroot_dir, -self.gather_after) < self.gather_after:
-                    # A stream of builds into this chroot: let the next few join this run, so one
-                    # rewrite and one repomd signature serve them all. A lone build goes at once.
-                    work.not_before = now + self.gather_seconds
-            elif work.attempts:
-                work.not_before = 0.0  # something new: do not wait out a backoff
+            work = self._pending.setdefault(chroot_dir, _Work())
             if token is not None:
                 work.tokens.append((token, build_dir))
             if build_dir:
                 work.hints.add(build_dir)
             work.full = work.full or full
+            work.not_before = 0.0  # something new: do not wait out a backoff
             self._cond.notify_all()
 
     def idle(self) -> bool:
@@ -188,7 +173,6 @@ class Publisher:
             finally:
                 with self._cond:
                     self._busy.discard(chroot_dir)
-                    self._last_run[chroot_dir] = time.monotonic()
                     self._cond.notify_all()
 
     def _publish(self, chroot_dir: Path, work: _Work) -> None:

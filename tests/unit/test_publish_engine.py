@@ -6,16 +6,18 @@ signatures with gpgv and rpmkeys, the repository with createrepo_c and dnf.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import stat
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from rpmyard.publish.engine import PublishResult, publish_chroot
+from rpmyard.publish.engine import RETAIN_SECONDS, PublishResult, publish_chroot
 from rpmyard.publish.signing import Keyring, rpm_signer_key_id
 from tests.support.dnf import dnf
 from tests.support.gpgagents import stop_agents
@@ -123,21 +125,31 @@ def test_adding_and_removing_builds_is_incremental(
     assert _segments(chroot) == segs_before
 
 
-def test_previous_generation_stays_readable_for_one_more_publish(
+def test_replaced_metadata_stays_readable_for_a_while(
         chroot: Path, keyring: Keyring, rpms: dict[str, list[Path]]) -> None:
+    """dnf reads repomd.xml, then the files it names: builds streaming in may publish several times
+    in between, so replaced files stay for RETAIN_SECONDS (createrepo_c's --retain-old-md)."""
     add_build(chroot, 1, "one", rpms["one"])
     publish(chroot, keyring)
     gen1 = _data_files(chroot)
     add_build(chroot, 2, "two", rpms["two"])
     publish(chroot, keyring)
     gen2 = _data_files(chroot)
-    on_disk = {p.name for p in (chroot / "repodata").iterdir()}
-    assert gen1 | gen2 <= on_disk, "a reader holding the old repomd.xml must still find its files"
     add_build(chroot, 3, "two", rpms["two-v2"])
     publish(chroot, keyring)
+    gen3 = _data_files(chroot)
     on_disk = {p.name for p in (chroot / "repodata").iterdir()}
-    assert not gen1 & on_disk and gen2 <= on_disk
+    assert gen1 | gen2 | gen3 <= on_disk, "a reader holding an older repomd.xml must still find its files"
     assert not (chroot / ".repodata").exists()
+
+    old = time.time() - RETAIN_SECONDS - 10
+    for name in gen1 - gen2 - gen3:  # gen1's own files, written long ago
+        os.utime(chroot / "repodata" / name, (old, old))
+    add_build(chroot, 4, "one", rpms["one"])
+    shutil.rmtree(chroot / "00000001-one")
+    publish(chroot, keyring)
+    on_disk = {p.name for p in (chroot / "repodata").iterdir()}
+    assert not (gen1 - gen2 - gen3) & on_disk and gen2 | gen3 <= on_disk
 
 
 def test_corrupt_rpm_keeps_its_build_out_and_the_repo_intact(
