@@ -27,6 +27,7 @@ class Settings:
     dispatcher: bool = True  # run the dispatcher inside `rpmyard serve` (else run `rpmyard dispatcher`)
     workers: int = -1  # local builder slots `rpmyard serve` starts; -1: 2 on the in-process bus, 0 on AMQP
     max_upload_mb: int = 1024
+    allow_private_urls: bool = False  # URL builds may fetch from loopback/private/link-local addresses
     default_timeout: int = 18000
     lease_seconds: float = 20.0
     heartbeat_seconds: float = 2.0

@@ -47,13 +47,14 @@ class Yard:
         # Signing keys stay on this (the frontend) host: builders never see data_dir/keys.
         self.keyring = Keyring(settings.data_dir / "keys", urlsplit(settings.base_url).hostname or "localhost")
         self.publisher = Publisher(key_for=self.keyring.key_for_chroot, queue_dir=settings.data_dir / "publish-queue")
-        self.builds = BuildService(self.layout, self.publisher, settings.default_timeout, settings.max_attempts)
+        self.builds = BuildService(self.layout, self.publisher, settings.default_timeout, settings.max_attempts,
+                                   allow_private_urls=settings.allow_private_urls)
         self.rpm_hooks = RpmBuildHooks(self.db, self.layout, self.publisher, self.builds)
         self.publisher.on_done = self.rpm_hooks.on_published
         self.publisher.on_retry = self.rpm_hooks.on_publish_retry
         self.lifecycle = Lifecycle(self.db, self.layout, self.publisher)
-        self.fetcher = SourceFetcher(self.db, self.builds, settings.spool_dir,
-                                     settings.max_upload_mb * 1024 * 1024)
+        self.fetcher = SourceFetcher(self.db, self.builds, settings.spool_dir, settings.max_upload_mb * 1024 * 1024,
+                                     allow_private_urls=settings.allow_private_urls)
         self.dispatcher = Dispatcher(
             self.db, self.bus, settings.spool_dir, lease_seconds=settings.lease_seconds,
             max_per_owner=settings.max_running_per_owner, max_per_group=settings.max_running_per_project,

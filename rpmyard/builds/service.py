@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from rpmyard.builder.srpm import InvalidSrpm, SrpmInfo, file_sha256, inspect_srpm
 from rpmyard.builder.target import Target
-from rpmyard.builds import events, permissions, states
+from rpmyard.builds import events, permissions, states, url_guard
 from rpmyard.builds.errors import BadRequest
 from rpmyard.builds.layout import Layout
 from rpmyard.builds.projects import as_bool, as_list
@@ -48,8 +48,10 @@ class BuildOptions:
 
 
 class BuildService:
-    def __init__(self, layout: Layout, publisher: Publisher, default_timeout: int, max_attempts: int) -> None:
+    def __init__(self, layout: Layout, publisher: Publisher, default_timeout: int, max_attempts: int, *,
+                 allow_private_urls: bool = False) -> None:
         self.layout = layout
+        self.allow_private_urls = allow_private_urls
         self.publisher = publisher
         self.default_timeout = default_timeout
         self.max_attempts = max_attempts
@@ -108,8 +110,10 @@ class BuildService:
 
     def submit_url(self, s: Session, project: Project, user: User, opts: BuildOptions, url: str) -> Build:
         self.check_can_build(project, user)
-        if not url.startswith(("http://", "https://")):
-            raise BadRequest(f"pkgs: {url!r} is not an http(s) URL of a source RPM")
+        try:
+            url_guard.check_url(url, allow_private=self.allow_private_urls)
+        except url_guard.RefusedUrl as exc:
+            raise BadRequest(f"pkgs: {exc.message}") from None
         chroots = self.pick_chroots(project, opts)
         build = self._new_build(s, project, user, opts, chroots, source_type="link",
                                 source_dict={"url": url}, source_state=states.PENDING)

@@ -6,15 +6,17 @@ an upload. A failed download or a bad file fails the build's source with the rea
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urljoin
 
 import httpx
 
-from rpmyard.builds import states
+from rpmyard.builds import states, url_guard
 from rpmyard.builds.errors import UserError
 from rpmyard.builds.service import BuildService
 from rpmyard.db.base import now
@@ -25,11 +27,14 @@ log = logging.getLogger(__name__)
 
 
 class SourceFetcher:
-    def __init__(self, db: Database, service: BuildService, spool: Path, max_bytes: int) -> None:
+    def __init__(self, db: Database, service: BuildService, spool: Path, max_bytes: int, *,
+                 allow_private_urls: bool = False) -> None:
         self.db = db
         self.service = service
         self.spool = spool
         self.max_bytes = max_bytes
+        self.allow_private_urls = allow_private_urls
+        self._http = httpx.Client(timeout=60)  # redirects are followed by hand, each hop checked
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="srpm-fetch")
         self._lock = threading.Lock()
 
@@ -71,15 +76,26 @@ class SourceFetcher:
                 self._fail(build_id, f"cannot import {url}: {exc}")
 
     def _download(self, url: str, target: Path) -> None:
-        got = 0
-        with httpx.stream("GET", url, follow_redirects=True, timeout=60) as r, open(target, "wb") as fh:
-            if r.status_code != 200:
-                raise UserError(f"cannot download {url}: HTTP {r.status_code}")
-            for chunk in r.iter_bytes(1024 * 1024):
-                got += len(chunk)
-                if got > self.max_bytes:
-                    raise UserError(f"{url} is larger than the {self.max_bytes // 2**20} MiB limit")
-                fh.write(chunk)
+        """GET ``url`` into ``target``, each redirect hop checked by :mod:`url_guard` first."""
+        for _hop in range(url_guard.MAX_REDIRECTS + 1):
+            pinned = url_guard.pin(url, allow_private=self.allow_private_urls)
+            request = self._http.build_request("GET", pinned.url, headers={"Host": pinned.host},
+                                               extensions={"sni_hostname": pinned.server_name})
+            with contextlib.closing(self._http.send(request, stream=True)) as r:
+                if r.is_redirect and "location" in r.headers:
+                    url = urljoin(url, r.headers["location"])
+                    continue
+                if r.status_code != 200:
+                    raise UserError(f"cannot download {url}: HTTP {r.status_code}")
+                got = 0
+                with open(target, "wb") as fh:
+                    for chunk in r.iter_bytes(1024 * 1024):
+                        got += len(chunk)
+                        if got > self.max_bytes:
+                            raise UserError(f"{url} is larger than the {self.max_bytes // 2**20} MiB limit")
+                        fh.write(chunk)
+                return
+        raise UserError(f"cannot download {url}: more than {url_guard.MAX_REDIRECTS} redirects")
 
     def _fail(self, build_id: int, message: str) -> None:
         with self.db.session() as s:

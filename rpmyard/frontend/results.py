@@ -7,12 +7,15 @@ from __future__ import annotations
 import base64
 import json
 import os
+import weakref
+from mimetypes import guess_type
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
 
 from rpmyard.builds import projects as P
 from rpmyard.builds.errors import NotFound
@@ -49,8 +52,36 @@ def browse(rel: str, request: Request, y: Yard = Depends(yard)) -> Response:
         return templates.TemplateResponse(request, "listing.html", {"path": "/results/" + rel, "entries": entries})
     if target.is_file():
         media = "text/plain; charset=utf-8" if target.name.endswith(TEXT_SUFFIXES) else None
-        return FileResponse(target, media_type=media)
+        return _file_response(target, media, rel)
     raise NotFound(f"/results/{rel} does not exist")
+
+
+class _Closer:
+    """Closes a descriptor once: when the response is sent, or when it is dropped unsent."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd: int | None = fd
+
+    def __call__(self) -> None:
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            os.close(fd)
+
+
+def _file_response(target: Path, media: str | None, rel: str) -> Response:
+    """Serve the file that is there now, whole. A publish swaps ``repodata/`` while clients read
+    it; a stat and a later open by path could pair one generation's Content-Length with the
+    next one's bytes. So the file is opened once and FileResponse reads it through that
+    descriptor (``/proc/self/fd``), which stays on the same file whatever is renamed meanwhile."""
+    try:
+        fd = os.open(target, os.O_RDONLY | os.O_CLOEXEC)
+    except (FileNotFoundError, IsADirectoryError):
+        raise NotFound(f"/results/{rel} does not exist") from None
+    closer = _Closer(fd)
+    response = FileResponse(f"/proc/self/fd/{fd}", media_type=media or guess_type(target.name)[0] or "text/plain",
+                            background=BackgroundTask(closer))
+    weakref.finalize(response, closer)
+    return response
 
 def repo_file(y: Yard, owner: str, project_name: str, chroots: list[str], name_release: str) -> str:
     """The dnf .repo text for a chroot release such as ``fedora-43``."""

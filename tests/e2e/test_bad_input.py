@@ -8,9 +8,11 @@ row, no package row, no file or directory under ``results/`` or ``spool/``).
 from __future__ import annotations
 
 import html
+import ipaddress
 import json
 import os
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -580,3 +582,68 @@ def test_paths_with_and_without_trailing_slash(
     finally:
         assert alice_api.put(f"/api_3/build/cancel/{build_id}/").status_code == 200
         assert alice_api.delete(f"/api_3/build/delete/{build_id}/").status_code == 200
+
+
+# -- URL builds may not reach the service's own network (SSRF) -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def guarded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server with the default rule: URL builds fetch from public addresses only."""
+    with running_server(tmp_path_factory.mktemp("guarded-server"), RPMYARD_ALLOW_PRIVATE_URLS="0") as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def guarded_api(guarded_server: Server) -> Iterator[httpx.Client]:
+    with api_client(guarded_server, guarded_server.add_user("dave")) as client:
+        assert client.post("/api_3/project/add/dave", json={"name": "guarded", "chroots": [CHROOT]}).status_code == 200
+        wait_published(guarded_server, "dave", "guarded", [CHROOT])  # its key and first repodata, before snapshots
+        yield client
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("{file_server}/notes.src.rpm", "127.0.0.1 is a loopback address"),
+        ("http://169.254.169.254/latest/meta-data/x.src.rpm", "169.254.169.254 is a link-local address"),
+        ("http://10.1.2.3/x.src.rpm", "10.1.2.3 is a private address"),
+        ("http://[::1]:5432/x.src.rpm", "::1 is a loopback address"),
+        ("http://localhost:5672/x.src.rpm", "localhost is this host"),
+    ],
+    ids=["loopback", "cloud-metadata", "private", "ipv6-loopback", "localhost"],
+)
+def test_a_url_build_may_not_fetch_from_the_service_s_own_network(
+    guarded_server: Server, guarded_api: httpx.Client, file_server: str, url: str, reason: str
+) -> None:
+    url = url.format(file_server=file_server)
+    with leaves_nothing(guarded_server, guarded_api, "dave", "guarded"):
+        r = guarded_api.post("/api_3/build/create/url",
+                             json={"ownername": "dave", "projectname": "guarded", "pkgs": [url]})
+        message = error_of(r, 400)
+    assert message == (f"pkgs: {reason}; this service fetches SRPMs only from public addresses "
+                       "(an admin can allow others: allow_private_urls)"), message
+
+
+def test_a_host_name_that_resolves_to_the_service_s_own_network_is_refused_when_fetched(
+    guarded_server: Server, guarded_api: httpx.Client, file_server: str
+) -> None:
+    """A name passes submission (DNS is asked when fetching); the fetch then refuses it, so the
+    build fails with the reason shown, and nothing is downloaded or kept."""
+    name = socket.gethostname()
+    port = file_server.rsplit(":", 1)[1]
+    addresses = {info[4][0] for info in socket.getaddrinfo(name, int(port), type=socket.SOCK_STREAM)}
+    assert addresses and not any(ipaddress.ip_address(a).is_global for a in addresses), (
+        f"this test needs the host's own name to resolve to a non-public address, not {addresses}")
+    url = f"http://{name}:{port}/notes.src.rpm"
+    before = snapshot(guarded_server, guarded_api, "dave", "guarded")
+    r = guarded_api.post("/api_3/build/create/url", json={"ownername": "dave", "projectname": "guarded", "pkgs": [url]})
+    assert r.status_code == 200, r.text
+    build_id = r.json()["items"][0]["id"]
+    wait_for("the URL build to fail", lambda: build_state(guarded_api, build_id) in ("failed", "succeeded"), 60)
+    assert build_state(guarded_api, build_id) == "failed"
+    page = html.unescape(guarded_api.get(f"/coprs/build/{build_id}/").text)
+    assert re.search(rf"{re.escape(name)} \([0-9a-f.:]+\) is a (loopback|private|link-local) address; "
+                     r"this service fetches SRPMs only from public addresses", page), page[-2000:]
+    after = snapshot(guarded_server, guarded_api, "dave", "guarded")
+    assert (after.results, after.spool, after.packages) == (before.results, before.spool, before.packages)

@@ -56,8 +56,9 @@ class Server:
         self.data_dir = data_dir
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
+        # The tests' file servers listen on 127.0.0.1: allowed here, refused by default (test_bad_input).
         self.env = {**os.environ, "RPMYARD_DATA_DIR": str(data_dir), "RPMYARD_PORT": str(port),
-                    "RPMYARD_DATABASE_URL": database_url, **extra_env}
+                    "RPMYARD_DATABASE_URL": database_url, "RPMYARD_ALLOW_PRIVATE_URLS": "1", **extra_env}
         self.log_path = data_dir.parent / f"server-{port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self._log_start = 0
