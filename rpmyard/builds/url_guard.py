@@ -38,7 +38,8 @@ class Pinned:
     server_name: str
 
 
-def _parts(url: str) -> tuple[str, str, int]:
+def _parts(url: str) -> tuple[str, str, int, str]:
+    """(scheme, host, port, path with query) of an http(s) URL that names a host."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -48,7 +49,8 @@ def _parts(url: str) -> tuple[str, str, int]:
         raise RefusedUrl(f"{url!r} is not an http(s) URL of a source RPM")
     if not parts.hostname:
         raise RefusedUrl(f"{url!r} names no host")
-    return parts.scheme, parts.hostname, port or DEFAULT_PORTS[parts.scheme]
+    target = urlunsplit(("", "", parts.path or "/", parts.query, ""))
+    return parts.scheme, parts.hostname, port or DEFAULT_PORTS[parts.scheme], target
 
 
 def _kind(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
@@ -68,7 +70,7 @@ def _refusal(host: str, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> st
 
 def check_url(url: str, *, allow_private: bool) -> None:
     """What can be told without DNS, at submission: the scheme, a literal address, ``localhost``."""
-    _scheme, host, _port = _parts(url)
+    host = _parts(url)[1]
     if allow_private:
         return
     if host == "localhost" or host.endswith(".localhost"):
@@ -84,7 +86,7 @@ def check_url(url: str, *, allow_private: bool) -> None:
 
 def pin(url: str, *, allow_private: bool) -> Pinned:
     """Resolve the URL's host, check every address, and aim the request at the first one."""
-    scheme, host, port = _parts(url)
+    scheme, host, port, target = _parts(url)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
@@ -99,9 +101,6 @@ def pin(url: str, *, allow_private: bool) -> Pinned:
                 raise RefusedUrl(refusal)
     ip = addresses[0]
     netloc = f"[{ip}]" if ip.version == 6 else str(ip)
-    parts = urlsplit(url)
-    host_header = host if port == DEFAULT_PORTS[scheme] else f"{host}:{port}"
-    if ":" in host:  # an IPv6 literal keeps its brackets in the Host header
-        host_header = f"[{host}]" if port == DEFAULT_PORTS[scheme] else f"[{host}]:{port}"
-    return Pinned(url=urlunsplit((scheme, f"{netloc}:{port}", parts.path or "/", parts.query, "")),
-                  host=host_header, server_name=host)
+    named = f"[{host}]" if ":" in host else host  # an IPv6 literal keeps its brackets in the Host header
+    return Pinned(url=f"{scheme}://{netloc}:{port}{target}",
+                  host=named if port == DEFAULT_PORTS[scheme] else f"{named}:{port}", server_name=host)

@@ -59,6 +59,11 @@ def _write_at(path: Path, offset: int, data: bytes) -> None:
         raise NotFound(f"{path.parent} no longer exists; the log is not kept") from None
 
 
+def _write_chunks(chunks: list[tuple[Path, int, bytes]]) -> None:
+    for path, offset, data in chunks:
+        _write_at(path, offset, data)
+
+
 def _log_targets(db: Database, task_id: int, request: Request, streams: list[str]) -> list[Path]:
     """Where each log chunk goes. Called in a thread: database work on the event loop would block
     every request."""
@@ -103,7 +108,7 @@ async def append_log(task_id: int, request: Request, y: Yard = Depends(yard),
     for path, at, n in zip(paths, offset, lengths or [len(data)], strict=True):
         chunks.append((path, at, data[start:start + n]))
         start += n
-    await run_in_threadpool(lambda: [_write_at(*chunk) for chunk in chunks])
+    await run_in_threadpool(_write_chunks, chunks)
     return {"written": len(data)}
 
 

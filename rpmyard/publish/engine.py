@@ -402,14 +402,14 @@ def _carry_over(current: Path, new: Path, fresh: set[str]) -> None:
     """
     try:
         text = (current / "repomd.xml").read_text(errors="replace")
-        entries = [e for e in os.scandir(current) if e.is_file(follow_symlinks=False)]
+        mtimes = {e.name: e.stat().st_mtime for e in os.scandir(current) if e.is_file(follow_symlinks=False)}
     except (FileNotFoundError, NotADirectoryError):
         return
     named = set(re.findall(r'<location href="repodata/([^"/]+)"', text))
     cutoff = time.time() - RETAIN_SECONDS
-    recent = sorted((e for e in entries if e.name not in named and e.stat().st_mtime >= cutoff),
-                    key=lambda e: e.stat().st_mtime, reverse=True)[: RETAIN_GENERATIONS * len(KINDS)]
-    for name in named | {e.name for e in recent}:
+    older = [n for n, t in mtimes.items() if n not in named and t >= cutoff]
+    recent = sorted(older, key=mtimes.__getitem__, reverse=True)[: RETAIN_GENERATIONS * len(KINDS)]
+    for name in named | set(recent):
         if name in fresh or name.startswith(".") or name.startswith("repomd.xml"):
             continue
         try:
