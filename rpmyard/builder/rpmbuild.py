@@ -68,7 +68,8 @@ def build_srpm(
 
     The SRPM is copied into ``workdir`` first: it may live in the data directory, which the
     sandbox hides. ``checked`` is (SHA-256, header facts) from the frontend, which inspected the
-    upload: a copy with that digest is that file, so it is not inspected again. Returns a failed
+    upload: a copy with that digest is that file, so it is not inspected again; any other copy is,
+    and must have the same header facts. Returns a failed
     outcome (never raises) for anything the user can fix.
     """
     workdir = workdir.resolve()
@@ -84,15 +85,18 @@ def build_srpm(
     local_srpm = workdir / "input" / "package.src.rpm"
     local_srpm.parent.mkdir(exist_ok=True)
     shutil.copyfile(srpm, local_srpm)
-    if checked is not None:
-        digest, info = checked
-        if file_sha256(local_srpm) != digest:
-            return _fail(say, "the downloaded SRPM is not the one the frontend checked (SHA-256 differs)")
+    if checked is not None and file_sha256(local_srpm) == checked[0]:
+        info = checked[1]
     else:
+        # Unchecked, or changed since: the frontend signs the SRPM once a chroot publishes, which
+        # rewrites its signature header only. So it is inspected, and must be the same package.
         try:
             info = inspect_srpm(local_srpm)
         except InvalidSrpm as exc:
             return _fail(say, f"invalid SRPM: {exc}")
+        if checked is not None and info.to_payload() != checked[1].to_payload():
+            return _fail(say, f"the downloaded SRPM ({info.nvr}) is not the package the frontend checked "
+                              f"({checked[1].nvr})")
     say(f"  package: {info.nvr}{' (noarch)' if info.is_noarch else ''}")
     refusal = _refusal(info, target)
     if refusal:

@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rpmyard.builds.errors import BadRequest, Forbidden
@@ -125,7 +124,7 @@ def set_roles(s: Session, project: Project, actor: User, changes: Any) -> list[s
         raise BadRequest("no permission change requested; expected {'username': {'builder': 'approved'}}")
     plan: list[tuple[User, dict[str, str]]] = []
     for name, roles in changes.items():
-        user = s.scalar(select(User).where(User.name == str(name)))
+        user = User.named(s, str(name))
         if user is None:
             raise BadRequest(f"User '{name}' does not exist; no permission was changed.")
         if user.id == project.owner_id:

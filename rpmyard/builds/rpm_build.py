@@ -77,9 +77,10 @@ class RpmBuildHooks:
         elif task.state == task_states.SUCCEEDED:
             self._import(session, task, bc, files_dir)
         elif task.state in (task_states.FAILED, task_states.CANCELED):
-            bc.state = states.CANCELED if task.state == task_states.CANCELED else states.FAILED
-            bc.reason = task.result_text
-            bc.ended_on = now()
+            if task.state == task_states.CANCELED:
+                bc.state, bc.reason, bc.ended_on = states.CANCELED, task.result_text, now()
+            else:
+                _fail(bc, task.result_text)
         self.service.finish_if_done(build)
         events.chroot_changed(session, bc, before)
 
@@ -93,7 +94,7 @@ class RpmBuildHooks:
             if not any(n["arch"] != "src" for n in nevras):
                 raise BadRpm("the build produced no binary RPM")
         except BadRpm as exc:
-            bc.state, bc.reason, bc.ended_on = states.FAILED, f"import failed: {exc}", now()
+            _fail(bc, f"import failed: {exc}")
             return
         for path in rpms:
             shutil.move(str(path), dest / path.name)
@@ -116,10 +117,9 @@ class RpmBuildHooks:
                     continue
                 before = bc.state
                 if error:
-                    bc.state, bc.reason = states.FAILED, f"publishing failed: {error}"
+                    _fail(bc, f"publishing failed: {error}")
                 else:
-                    bc.state, bc.reason = states.SUCCEEDED, ""
-                bc.ended_on = now()
+                    bc.state, bc.reason, bc.ended_on = states.SUCCEEDED, "", now()
                 self.service.finish_if_done(bc.build)
                 events.chroot_changed(s, bc, before)
                 if not error and bc.build.package_id is not None:
@@ -150,6 +150,12 @@ class RpmBuildHooks:
                 owner, project = build.project.owner.name, build.project.name
                 self.publisher.request(self.layout.chroot_dir(owner, project, bc.name), bc.id,
                                        build_dir=build_dirname(build.id, build.pkg_name or ""))
+
+
+def _fail(bc: BuildChroot, reason: str) -> None:
+    """End a chroot as failed; the reason also goes to the service log, where an admin looks first."""
+    bc.state, bc.reason, bc.ended_on = states.FAILED, reason, now()
+    log.warning("build %s %s failed: %s", bc.build_id, bc.name, reason)
 
 
 def make_build_dir(build_dir: Path) -> Path:

@@ -18,8 +18,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    select,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from rpmyard.db.base import Base, now
 
@@ -35,6 +36,11 @@ class User(Base):
     api_token_expiration: Mapped[Any] = mapped_column(Date)
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)  # web login; None: none set
     created_on: Mapped[int] = mapped_column(Integer, default=now)
+
+    @classmethod
+    def named(cls, s: Session, name: str) -> User | None:
+        """The user called ``name``, or None: the one lookup by name (names are unique)."""
+        return s.scalar(select(cls).where(cls.name == name))
 
 
 class MockChroot(Base):

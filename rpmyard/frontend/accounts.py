@@ -44,7 +44,7 @@ def new_token(user: User, days: int) -> str:
 def create_user(s: Session, name: str, *, admin: bool = False, token_days: int = 180) -> tuple[User, str]:
     if not NAME_RE.match(name) or name.startswith("@"):
         raise BadRequest(f"{name!r} is not a valid user name (letters, digits, '.', '_', '+', '-')")
-    if s.scalar(select(User).where(User.name == name)) is not None:
+    if User.named(s, name) is not None:
         raise Conflict(f"user {name!r} already exists")
     user = User(name=name, is_admin=admin)
     token = new_token(user, token_days)

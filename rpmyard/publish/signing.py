@@ -17,6 +17,7 @@ outliving it as gpg's own auto-started agent would; ``close`` stops it too.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -50,6 +51,11 @@ def _gpg_binary() -> str:
         if found:
             return found
     raise SigningError("gpg is not installed (apt-get/dnf install gnupg)")
+
+
+def _sig_file(package: Path) -> Path:
+    """Where rpmsign has gpg write a package's signature (and removes it after, unless killed)."""
+    return package.with_name(package.name + ".sig")
 
 
 def _check_name(part: str) -> str:
@@ -177,18 +183,47 @@ class Keyring:
 
     # -- signing -------------------------------------------------------------------------------------
     def sign_rpms(self, fingerprint: str, paths: Sequence[Path]) -> None:
-        """Add (or replace) the header signature of each package, in place (rpmsign renames atomically)."""
+        """Add (or replace) the header signature of each package.
+
+        rpmsign rewrites a package in place, and these files are served while it runs (a worker
+        downloads the uploaded SRPM, a user the RPMs): a reader could get half of each. So copies
+        are signed and renamed over the originals; a reader sees the old file or the new one, whole.
+        A package deleted meanwhile is skipped.
+        """
         self._ensure_agent()
         for start in range(0, len(paths), SIGN_BATCH):
-            batch = [str(p) for p in paths[start:start + SIGN_BATCH]]
-            proc = subprocess.run(
-                ["rpmsign", "--addsign", "--define", f"__gpg {_gpg_binary()}",
-                 "--define", f"_gpg_path {self.home}", "--define", f"_gpg_name {fingerprint}", *batch],
-                capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600, env=self._env(),
-            )
-            if proc.returncode != 0:
-                raise SigningError(f"rpmsign failed on {', '.join(Path(b).name for b in batch[:3])}"
-                                   f"{' ...' if len(batch) > 3 else ''}: {_tail(proc)}")
+            copies: dict[Path, Path] = {}
+            try:
+                for path in paths[start:start + SIGN_BATCH]:
+                    copy = path.with_name(f".{path.name}.signing")
+                    _sig_file(copy).unlink(missing_ok=True)  # left by a run killed mid-sign: gpg won't overwrite
+                    try:
+                        shutil.copyfile(path, copy)
+                    except FileNotFoundError:
+                        continue  # deleted since it was listed (its build, or its project)
+                    shutil.copymode(path, copy)
+                    copies[path] = copy
+                if not copies:
+                    continue
+                proc = subprocess.run(
+                    ["rpmsign", "--addsign", "--define", f"__gpg {_gpg_binary()}",
+                     "--define", f"_gpg_path {self.home}", "--define", f"_gpg_name {fingerprint}",
+                     "--define", "_gpg_sign_cmd_extra_args --batch --no-tty --pinentry-mode loopback",
+                     *map(str, copies.values())],
+                    capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600, env=self._env(),
+                )
+                if proc.returncode != 0:
+                    names = [p.name for p in copies]
+                    raise SigningError(f"rpmsign failed on {', '.join(names[:3])}"
+                                       f"{' ...' if len(names) > 3 else ''}: {_tail(proc)}")
+                for path, copy in copies.items():
+                    if path.exists():  # not deleted while it was signed
+                        with contextlib.suppress(FileNotFoundError):
+                            os.replace(copy, path)
+            finally:
+                for copy in copies.values():
+                    copy.unlink(missing_ok=True)
+                    _sig_file(copy).unlink(missing_ok=True)
 
     def sign_detached(self, fingerprint: str, path: Path, out: Path) -> None:
         """An ASCII-armored detached signature of ``path`` (what ``repo_gpgcheck`` checks)."""

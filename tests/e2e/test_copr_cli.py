@@ -412,7 +412,7 @@ def test_build_upload(server: Server, noarch_build: dict[str, Any], srpms: dict[
         f"Created builds: {build_id}\n"
     )
     final = noarch_build["final"]
-    assert final["state"] == "succeeded", final
+    assert final["state"] == "succeeded", (final, server.log_text()[-4000:])
     assert sorted(final["chroots"]) == CHROOTS_AFTER_MODIFY
     assert final["source_package"]["name"] == "hello-noarch"
     assert final["submitter"] == "alice"

@@ -14,6 +14,7 @@ import pytest
 from rpmyard.builder.rpmbuild import NO_RPMDB_NOTE, BuildOutcome, build_srpm, host_has_rpmdb
 from rpmyard.builder.srpm import SrpmInfo, file_sha256, inspect_srpm
 from rpmyard.builder.target import ARCHES, Target, host_arches
+from rpmyard.publish.signing import Keyring
 from tests.support.dirs import visible_tempdir
 from tests.support.srpms import corrupt_copies, make_srpm
 
@@ -233,8 +234,29 @@ def test_a_checked_srpm_is_built_without_inspecting_it_again(srpms: dict[str, Pa
 
 def test_an_srpm_that_is_not_the_checked_one_is_refused(srpms: dict[str, Path], tmp_path: Path) -> None:
     info = inspect_srpm(srpms["hello-noarch"])
-    checked = (file_sha256(srpms["hello-c"]), info)  # a download that differs from what was checked
-    outcome, text = build(srpms["hello-noarch"], f"fedora-41-{HOST_ARCH}", tmp_path, checked=checked)
+    checked = (file_sha256(srpms["hello-noarch"]), info)
+    # The download is another package: inspected, and refused because its header facts differ.
+    outcome, text = build(srpms["hello-c"], f"fedora-41-{HOST_ARCH}", tmp_path, checked=checked)
     assert not outcome.success
-    assert outcome.reason == "the downloaded SRPM is not the one the frontend checked (SHA-256 differs)"
+    assert outcome.reason == ("the downloaded SRPM (hello-c-1.0-1) is not the package the frontend checked "
+                              "(hello-noarch-1.0-1)")
     assert "command:" not in text
+
+
+def test_the_checked_srpm_signed_since_is_built(srpms: dict[str, Path], tmp_path: Path) -> None:
+    """The frontend signs the uploaded SRPM once a chroot publishes: later chroots download that."""
+    original = srpms["hello-noarch"]
+    checked = (file_sha256(original), inspect_srpm(original))
+    keyring = Keyring(tmp_path / "keys", "rpmyard.test")
+    try:
+        key = keyring.ensure("alice", "tools")
+        signed = tmp_path / "signed" / original.name
+        signed.parent.mkdir()
+        shutil.copyfile(original, signed)
+        key.sign_rpms([signed])
+    finally:
+        keyring.close()
+    assert file_sha256(signed) != checked[0]
+    outcome, text = build(signed, f"fedora-41-{HOST_ARCH}", tmp_path / "work", checked=checked)
+    assert outcome.success, text
+    assert "package: hello-noarch-1.0-1 (noarch)" in text

@@ -84,6 +84,43 @@ def test_first_publish_signs_everything_and_the_signatures_verify(
         "two-1.0-1.noarch", "two-sub00000-1.0-1.noarch", "two-sub00001-1.0-1.noarch", "two-sub00002-1.0-1.noarch"]
 
 
+def test_signing_replaces_packages_whole_while_readers_hold_them(
+        chroot: Path, keyring: Keyring, rpms: dict[str, list[Path]]) -> None:
+    """rpmsign rewrites in place; a worker downloading the uploaded SRPM, or a user an RPM, must get
+    the old file or the new one, never half of each. The uploaded SRPM is signed too."""
+    d = add_build(chroot, 1, "one", rpms["one"])
+    srpm_dir = chroot.parent / "srpm-builds" / "00000001"
+    srpm_dir.mkdir(parents=True)
+    srpm = srpm_dir / "one-1.0-1.src.rpm"
+    shutil.copyfile(rpms["one"][0], srpm)  # any package does: only its signature matters here
+    before = {p: (p.read_bytes(), p.stat().st_ino) for p in [*d.glob("*.rpm"), srpm]}
+    held = {p: open(p, "rb") for p in before}  # noqa: SIM115 (closed below)
+    try:
+        publish(chroot, keyring)
+        for path, (data, inode) in before.items():
+            assert held[path].read() == data, f"{path.name}: a reader of the old file saw it change"
+            assert path.stat().st_ino != inode and rpm_signer_key_id(path), path.name
+    finally:
+        for fh in held.values():
+            fh.close()
+    leftovers = [p.name for p in chroot.parent.rglob(".*.signing")]
+    assert leftovers == []
+
+
+def test_a_run_killed_while_signing_does_not_block_the_next(
+        chroot: Path, keyring: Keyring, rpms: dict[str, list[Path]]) -> None:
+    """rpmsign has gpg write ``<package>.sig`` and removes it after; killed, it leaves it, and gpg
+    will not overwrite it ("File exists"). The next run must sign anyway."""
+    d = add_build(chroot, 1, "one", rpms["one"])
+    for rpm in d.glob("*.rpm"):
+        (d / f".{rpm.name}.signing").write_bytes(b"half a copy")
+        (d / f".{rpm.name}.signing.sig").write_bytes(b"half a signature")
+    result = publish(chroot, keyring)
+    assert result.wrote and result.packages == 1
+    assert all(rpm_signer_key_id(p) for p in d.glob("*.rpm"))
+    assert sorted(p.name for p in d.iterdir()) == sorted([*(p.name for p in rpms["one"]), "success"])
+
+
 def test_private_keys_stay_private(keyring: Keyring, chroot: Path, rpms: dict[str, list[Path]]) -> None:
     add_build(chroot, 1, "one", rpms["one"])
     publish(chroot, keyring)

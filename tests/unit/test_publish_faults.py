@@ -68,6 +68,14 @@ def spawn(chroot: Path, *args: str) -> subprocess.Popen[str]:
     return proc
 
 
+def finish(proc: subprocess.Popen[str]) -> int:
+    """Wait for a publisher run; its exit status, its stderr shown should it fail."""
+    _out, err = proc.communicate(timeout=300)
+    if proc.returncode != 0:
+        print(f"publisher exited with {proc.returncode}:\n{err}")
+    return proc.returncode
+
+
 def kill_group(proc: subprocess.Popen[str]) -> bool:
     """SIGKILL the publisher and everything it started (rpmsign, gpg); True if it was still running."""
     running = proc.poll() is None
@@ -112,7 +120,7 @@ def test_kill_9_while_writing_leaves_valid_repodata(chroot: Path, rpms: dict[str
     duration = probe_duration(chroot, bulk)
     add_build(chroot, *bulk)
     kill_repeatedly(chroot, duration, 20, old, 3002)
-    assert spawn(chroot).wait(timeout=300) == 0
+    assert finish(spawn(chroot)) == 0
     assert len(repodata_locations(chroot)) == 3002
     assert not (chroot / ".repodata").exists()
 
@@ -120,16 +128,17 @@ def test_kill_9_while_writing_leaves_valid_repodata(chroot: Path, rpms: dict[str
 def test_kill_9_while_signing_leaves_valid_repodata_and_signed_packages(
         chroot: Path, keys: Path, rpms: dict[str, list[Path]]) -> None:
     add_build(chroot, 1, "one", rpms["one"])
-    assert spawn(chroot, "--keys", str(keys)).wait(timeout=120) == 0
+    assert finish(spawn(chroot, "--keys", str(keys))) == 0
     old = repodata_locations(chroot)
     build = (2, "signme", rpms["signme"])
     duration = probe_duration(chroot, build, "--keys", str(keys))
     d = add_build(chroot, *build)
     kill_repeatedly(chroot, duration, 6, old, 152, "--keys", str(keys))
-    assert spawn(chroot, "--keys", str(keys)).wait(timeout=300) == 0
+    assert finish(spawn(chroot, "--keys", str(keys))) == 0
     assert len(repodata_locations(chroot)) == 152
     check = rpm_signature_check(sorted(d.glob("*.rpm")), chroot.parent / "pubkey.gpg")
     assert check.returncode == 0 and check.stdout.count("signatures OK") == 151, check.stdout[-2000:]
+    assert sorted(p.name for p in d.iterdir() if p.name.startswith(".")) == []  # no copy or .sig left
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rpmyard.builds import permissions
@@ -25,7 +24,7 @@ PREFIX = "/api_3/project/permissions"
 @router.get(PREFIX + "/can_build_in/{who}/{ownername}/{projectname}")
 def can_build_in(who: str, ownername: str, projectname: str, s: Session = Depends(session)) -> dict[str, Any]:
     project = P.get_project(s, ownername, projectname)
-    user = s.scalar(select(User).where(User.name == who))
+    user = User.named(s, who)
     return {"who": who, "ownername": ownername, "projectname": projectname,
             "can_build_in": permissions.can_build(project, user)}
 

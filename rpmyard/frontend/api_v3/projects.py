@@ -78,7 +78,7 @@ def add_project(request: Request, ownername: str, data: dict[str, Any] = Depends
     if ownername.startswith("@"):
         raise BadRequest("group projects are not supported by this instance")
     permissions.require_create_for(user, ownername)
-    owner = s.scalar(select(User).where(User.name == ownername))
+    owner = User.named(s, ownername)
     if owner is None:
         raise BadRequest(f"user {ownername} does not exist")
     exist_ok = P.as_bool(request.query_params.get("exist_ok", "False"), "exist_ok")

@@ -12,7 +12,6 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from rpmyard.builds.errors import BadRequest, NotFound
@@ -54,7 +53,7 @@ def set_password(s: Session, name: str, password: str) -> User:
     For the `rpmyard user passwd NAME` command: call inside ``yard.db.session()``. Raises
     NotFound for an unknown user and BadRequest for a password that is too short.
     """
-    user = s.scalar(select(User).where(User.name == name))
+    user = User.named(s, name)
     if user is None:
         raise NotFound(f"user {name!r} does not exist")
     user.password_hash = hash_password(password)
@@ -89,7 +88,7 @@ def _login(request: Request, name: str, password: str, target: str) -> Response:
     """Off the event loop: Argon2 takes tens of milliseconds on purpose."""
     y = yard_of(request)
     with y.db.session() as s:
-        user = s.scalar(select(User).where(User.name == name)) if name else None
+        user = User.named(s, name) if name else None
         if verify_password(user, password) and user is not None:
             sess = get_session(request)
             sess.clear()  # a fresh session (and CSRF token) at every login: no fixation

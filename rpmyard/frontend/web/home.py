@@ -48,7 +48,7 @@ def search(request: Request, fulltext: str = "", s: Session = Depends(read_sessi
 
 @router.get("/coprs/{owner}", response_class=HTMLResponse)
 def user_projects(owner: str, request: Request, s: Session = Depends(read_session)) -> HTMLResponse:
-    user = s.scalar(select(User).where(User.name == owner))
+    user = User.named(s, owner)
     if user is None:
         raise NotFound(f"There is no user named {owner}.")
     me = web_user(request, s)

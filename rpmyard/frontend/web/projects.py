@@ -94,7 +94,7 @@ def _create_project(owner: str, request: Request, values: dict[str, Any]) -> Res
     try:
         with y.db.session() as s:
             permissions.require_create_for(require_user(request, s), owner)
-            owner_user = s.scalar(select(User).where(User.name == owner))
+            owner_user = User.named(s, owner)
             if owner_user is None:
                 raise BadRequest(f"user {owner} does not exist")
             data = {**_api_data(values), "name": values["name"],
