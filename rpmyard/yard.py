@@ -53,8 +53,7 @@ class Yard:
         self.publisher.on_done = self.rpm_hooks.on_published
         self.publisher.on_retry = self.rpm_hooks.on_publish_retry
         self.lifecycle = Lifecycle(self.db, self.layout, self.publisher)
-        self.fetcher = SourceFetcher(self.db, self.builds, settings.spool_dir, settings.max_upload_mb * 1024 * 1024,
-                                     allow_private_urls=settings.allow_private_urls)
+        self.fetcher = SourceFetcher(self.db, self.builds, settings.spool_dir, settings.max_upload_mb * 1024 * 1024)
         self.dispatcher = Dispatcher(
             self.db, self.bus, settings.spool_dir, lease_seconds=settings.lease_seconds,
             max_per_owner=settings.max_running_per_owner, max_per_group=settings.max_running_per_project,

@@ -69,8 +69,8 @@ def build_srpm(
     The SRPM is copied into ``workdir`` first: it may live in the data directory, which the
     sandbox hides. ``checked`` is (SHA-256, header facts) from the frontend, which inspected the
     upload: a copy with that digest is that file, so it is not inspected again; any other copy is,
-    and must have the same header facts. Returns a failed
-    outcome (never raises) for anything the user can fix.
+    and must have the same header facts. Returns a failed outcome (never raises) for anything the
+    user can fix.
     """
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)

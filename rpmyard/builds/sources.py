@@ -27,13 +27,11 @@ log = logging.getLogger(__name__)
 
 
 class SourceFetcher:
-    def __init__(self, db: Database, service: BuildService, spool: Path, max_bytes: int, *,
-                 allow_private_urls: bool = False) -> None:
+    def __init__(self, db: Database, service: BuildService, spool: Path, max_bytes: int) -> None:
         self.db = db
         self.service = service
         self.spool = spool
         self.max_bytes = max_bytes
-        self.allow_private_urls = allow_private_urls
         self._http = httpx.Client(timeout=60)  # redirects are followed by hand, each hop checked
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="srpm-fetch")
         self._lock = threading.Lock()
@@ -78,7 +76,7 @@ class SourceFetcher:
     def _download(self, url: str, target: Path) -> None:
         """GET ``url`` into ``target``, each redirect hop checked by :mod:`url_guard` first."""
         for _hop in range(url_guard.MAX_REDIRECTS + 1):
-            pinned = url_guard.pin(url, allow_private=self.allow_private_urls)
+            pinned = url_guard.pin(url, allow_private=self.service.allow_private_urls)
             request = self._http.build_request("GET", pinned.url, headers={"Host": pinned.host},
                                                extensions={"sni_hostname": pinned.server_name})
             with contextlib.closing(self._http.send(request, stream=True)) as r:

@@ -58,6 +58,26 @@ def _sig_file(package: Path) -> Path:
     return package.with_name(package.name + ".sig")
 
 
+def _signing_copies(paths: Sequence[Path]) -> dict[Path, Path]:
+    """package -> a hidden copy of it beside it, to be signed; packages deleted meanwhile are left out."""
+    copies: dict[Path, Path] = {}
+    try:
+        for path in paths:
+            copy = copies[path] = path.with_name(f".{path.name}.signing")
+            _sig_file(copy).unlink(missing_ok=True)  # left by a run killed mid-sign: gpg won't overwrite
+            try:
+                shutil.copyfile(path, copy)
+            except FileNotFoundError:
+                del copies[path]  # deleted since it was listed (its build, or its project)
+                continue
+            shutil.copymode(path, copy)
+    except OSError:  # a full disk, say: no copy, whole or partial, is left behind
+        for copy in copies.values():
+            copy.unlink(missing_ok=True)
+        raise
+    return copies
+
+
 def _check_name(part: str) -> str:
     if not part or "/" in part or part.startswith(".") or "\0" in part:
         raise ValueError(f"not a valid owner or project name for a key: {part!r}")
@@ -192,38 +212,32 @@ class Keyring:
         """
         self._ensure_agent()
         for start in range(0, len(paths), SIGN_BATCH):
-            copies: dict[Path, Path] = {}
+            copies = _signing_copies(paths[start:start + SIGN_BATCH])
             try:
-                for path in paths[start:start + SIGN_BATCH]:
-                    copy = path.with_name(f".{path.name}.signing")
-                    _sig_file(copy).unlink(missing_ok=True)  # left by a run killed mid-sign: gpg won't overwrite
-                    try:
-                        shutil.copyfile(path, copy)
-                    except FileNotFoundError:
-                        continue  # deleted since it was listed (its build, or its project)
-                    shutil.copymode(path, copy)
-                    copies[path] = copy
-                if not copies:
-                    continue
-                proc = subprocess.run(
-                    ["rpmsign", "--addsign", "--define", f"__gpg {_gpg_binary()}",
-                     "--define", f"_gpg_path {self.home}", "--define", f"_gpg_name {fingerprint}",
-                     "--define", "_gpg_sign_cmd_extra_args --batch --no-tty --pinentry-mode loopback",
-                     *map(str, copies.values())],
-                    capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600, env=self._env(),
-                )
-                if proc.returncode != 0:
-                    names = [p.name for p in copies]
-                    raise SigningError(f"rpmsign failed on {', '.join(names[:3])}"
-                                       f"{' ...' if len(names) > 3 else ''}: {_tail(proc)}")
-                for path, copy in copies.items():
-                    if path.exists():  # not deleted while it was signed
-                        with contextlib.suppress(FileNotFoundError):
-                            os.replace(copy, path)
+                if copies:
+                    self._rpmsign(fingerprint, copies)
+                    for path, copy in copies.items():
+                        if path.exists():  # not deleted while it was signed
+                            with contextlib.suppress(FileNotFoundError):
+                                os.replace(copy, path)
             finally:
                 for copy in copies.values():
                     copy.unlink(missing_ok=True)
                     _sig_file(copy).unlink(missing_ok=True)
+
+    def _rpmsign(self, fingerprint: str, copies: dict[Path, Path]) -> None:
+        """One rpmsign run over the copies; never prompts (a non-interactive signer)."""
+        proc = subprocess.run(
+            ["rpmsign", "--addsign", "--define", f"__gpg {_gpg_binary()}",
+             "--define", f"_gpg_path {self.home}", "--define", f"_gpg_name {fingerprint}",
+             "--define", "_gpg_sign_cmd_extra_args --batch --no-tty --pinentry-mode loopback",
+             *map(str, copies.values())],
+            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=600, env=self._env(),
+        )
+        if proc.returncode != 0:
+            names = [p.name for p in copies]
+            raise SigningError(f"rpmsign failed on {', '.join(names[:3])}"
+                               f"{' ...' if len(names) > 3 else ''}: {_tail(proc)}")
 
     def sign_detached(self, fingerprint: str, path: Path, out: Path) -> None:
         """An ASCII-armored detached signature of ``path`` (what ``repo_gpgcheck`` checks)."""
