@@ -1,0 +1,1 @@
+"""func over QMF: minion, overlord, CLI. Built in a later issue."""

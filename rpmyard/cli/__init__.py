@@ -1,1 +1,0 @@
-"""The `rpmyard` command: serve, admin commands (users, chroots)."""

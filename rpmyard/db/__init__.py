@@ -1,1 +1,0 @@
-"""Database: one SQLAlchemy metadata, engines for SQLite and PostgreSQL, Alembic migrations."""

@@ -1,1 +1,0 @@
-"""Publishing: turning result directories into dnf repositories (repodata, .repo files)."""
