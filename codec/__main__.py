@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from .jsonform import decode_json, encode_json
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("file", nargs="?", help="input file (default: standard input)")
     parser.add_argument("--indent", type=int, default=None, help="pretty-print the JSON")
     args = parser.parse_args(argv)
-    text = open(args.file, encoding="utf-8").read() if args.file else sys.stdin.read()
+    text = Path(args.file).read_text(encoding="utf-8") if args.file else sys.stdin.read()
     failed = False
     try:
         if args.command == "encode":

@@ -199,7 +199,7 @@ class Array(list):
 
     __slots__ = ("type",)
 
-    def __init__(self, type: int, items: Any = ()) -> None:  # noqa: A002 - the field's name
+    def __init__(self, type: int, items: Any = ()) -> None:
         super().__init__(items)
         self.type = type
 

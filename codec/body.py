@@ -363,4 +363,4 @@ _READERS = {
     "h": _r_h, "G": _r_G, "g": _r_g, "c": _r_c, "i": _r_i, "M": _r_M, "m": _r_m, "e": _r_e, "A": _r_A,
     "a": _r_a, "x": _r_x,
 }
-_ = U16  # noqa: F841 - kept for symmetry with the writers
+_ = U16

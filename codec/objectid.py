@@ -27,7 +27,7 @@ class ObjectId:
 
     @classmethod
     def make(cls, *, flags: int = 0, sequence: int = 0, broker_bank: int = 1, agent_bank: int = 0,
-             object: int = 0) -> ObjectId:  # noqa: A002 - the wire field's name
+             object: int = 0) -> ObjectId:
         """Builds an id from its fields; each must fit its bit width."""
         for name, value, bits in (("flags", flags, 4), ("sequence", sequence, 12),
                                   ("broker_bank", broker_bank, 20), ("agent_bank", agent_bank, 28),
