@@ -26,12 +26,11 @@ from .errors import (
     UnknownOpcode,
     UnknownSchema,
 )
-from .objectid import ObjectId
 from .schema import ClassKey, ClassKind, EventClass, ObjectClass, SchemaMethod, read_class_key, read_schema
 from .schema import write_class_key as _key
 from .schema import write_schema as _schema
-from .values import SchemaLookup, read_properties, read_qmf, read_statistics
-from .wire import DEFAULT_LIMITS, QQ, U16, U32, U64, Limits, Reader, put_str8, put_str16
+from .values import SchemaLookup, read_object_id, read_properties, read_qmf, read_statistics
+from .wire import DEFAULT_LIMITS, QQ, U32, U64, Limits, Reader, put_str8, put_str16
 
 MAGIC = b"AM2"
 HEADER = struct.Struct(">3scI")
@@ -273,7 +272,7 @@ def _read_record(r, seq, schemas, cls, props, stats):
     key = read_class_key(r)
     times = r.raw(24, "timestamps")
     update, create, delete = struct.unpack(">QQQ", times)
-    oid = ObjectId(*QQ.unpack(r.raw(16, "object id")))
+    oid = read_object_id(r, "object id")
     schema = _schema_of(r, schemas, key, kpos, ObjectClass)
     start = r.pos
     fields = {}
@@ -298,7 +297,7 @@ def _r_g(r, seq, schemas, methods):
 
 
 def _r_M(r, seq, schemas, methods):
-    oid = ObjectId(*QQ.unpack(r.raw(16, "object id")))
+    oid = read_object_id(r, "object id")
     kpos = r.pos
     key = read_class_key(r)
     mpos = r.pos
@@ -308,7 +307,7 @@ def _r_M(r, seq, schemas, methods):
     if method is None:
         raise UnknownMethod(f"class {key} has no method {name!r}", opcode="M", offset=mpos)
     start = r.pos
-    args = {a.name: read_qmf(r, a.type, schemas, f"argument {a.name!r}") for a in method.in_args}
+    args = {a.name: read_qmf(r, a.type, schemas, a.label) for a in method.in_args}
     return _raw(msg.MethodRequest, seq=seq, object_id=oid, schema=schema, method=name, args=args,
                 payload=r.data[start:r.pos])
 
@@ -325,7 +324,7 @@ def _r_m(r, seq, schemas, methods):
             raise UnknownMethod(f"method response {seq} answers no pending call; its out-arguments cannot "
                                 "be read", opcode="m", offset=start)
     elif status == 0 or more:
-        out = {a.name: read_qmf(r, a.type, schemas, f"out-argument {a.name!r}") for a in method.out_args}
+        out = {a.name: read_qmf(r, a.type, schemas, "out-" + a.label) for a in method.out_args}
     return _raw(msg.MethodResponse, seq=seq, status=status, text=text, method=method, out_args=out,
                 payload=r.data[start:r.pos])
 
@@ -337,7 +336,7 @@ def _r_e(r, seq, schemas, methods):
     severity = r.u8("event severity")
     schema = _schema_of(r, schemas, key, kpos, EventClass)
     start = r.pos
-    args = {a.name: read_qmf(r, a.type, schemas, f"event argument {a.name!r}") for a in schema.arguments}
+    args = {a.name: read_qmf(r, a.type, schemas, "event " + a.label) for a in schema.arguments}
     return _raw(msg.EventIndication, seq=seq, schema=schema, timestamp=timestamp, severity=severity,
                 arguments=args, payload=r.data[start:r.pos])
 
@@ -363,4 +362,3 @@ _READERS = {
     "h": _r_h, "G": _r_G, "g": _r_g, "c": _r_c, "i": _r_i, "M": _r_M, "m": _r_m, "e": _r_e, "A": _r_A,
     "a": _r_a, "x": _r_x,
 }
-_ = U16

@@ -132,6 +132,7 @@ class SchemaProperty:
     ref_package: str | None = None
     ref_class: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    label: str = field(init=False, repr=False, compare=False)  # names it in decode errors
 
     KEYS: ClassVar[tuple[str, ...]] = ("name", "type", "access", "index", "optional", "unit", "desc", "min",
                                        "max", "maxlen", "refPackage", "refClass")
@@ -150,6 +151,7 @@ class SchemaProperty:
         if not isinstance(self.index, bool) or not isinstance(self.optional, bool):
             raise EncodeError(f"property {self.name!r} index and optional must be bools")
         _extra_ok(self, self.KEYS)
+        object.__setattr__(self, "label", f"property {self.name!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -159,6 +161,7 @@ class SchemaStatistic:
     unit: str | None = None
     desc: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    label: str = field(init=False, repr=False, compare=False)  # names it in decode errors
 
     KEYS: ClassVar[tuple[str, ...]] = ("name", "type", "unit", "desc")
 
@@ -170,6 +173,7 @@ class SchemaStatistic:
         _opt_text(self.unit, "statistic unit")
         _opt_text(self.desc, "statistic desc")
         _extra_ok(self, self.KEYS)
+        object.__setattr__(self, "label", f"statistic {self.name!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -186,6 +190,7 @@ class SchemaArgument:
     default: str | None = None
     desc: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+    label: str = field(init=False, repr=False, compare=False)  # names it in decode errors
 
     KEYS: ClassVar[tuple[str, ...]] = ("name", "type", "dir", "unit", "min", "max", "maxlen", "default", "desc")
 
@@ -201,6 +206,7 @@ class SchemaArgument:
         for f in ("min", "max", "maxlen"):
             _number_ok(getattr(self, f), f"argument {self.name!r} {f}")
         _extra_ok(self, self.KEYS)
+        object.__setattr__(self, "label", f"argument {self.name!r}")
 
     @property
     def is_in(self) -> bool:
@@ -396,9 +402,11 @@ def write_schema(buf: bytearray, schema: Schema, style: MapStyle = MapStyle.DEFA
 
 # -- reading --------------------------------------------------------------------------------------
 def read_class_key(r: Reader) -> ClassKey:
-    package = r.str8("package name")
-    name = r.str8("class name")
-    return ClassKey(package, name, r.raw(16, "class hash"))
+    key = object.__new__(ClassKey)  # a str8 and 16 raw bytes always make a valid key
+    object.__setattr__(key, "package", r.str8("package name"))
+    object.__setattr__(key, "name", r.str8("class name"))
+    object.__setattr__(key, "hash", r.raw(16, "class hash"))
+    return key
 
 
 class _Fields:

@@ -243,40 +243,49 @@ def write_statistics(buf: bytearray, schema: ObjectClass, values: Mapping[str, A
 
 # -- reading --------------------------------------------------------------------------------------
 def read_qmf(r: Reader, tc: int, lookup: SchemaLookup | None = None, what: str = "value") -> Any:
-    spec = _INTS.get(tc)
-    if spec is not None:
-        st = spec[0]
-        return r.u8(what) if st is None else r._fixed(st, what)
-    if tc == 6:
-        return r.str8(what)
-    if tc == 7:
-        return r.str16(what)
-    if tc == 11:
-        pos = r.pos
-        b = r.u8(what)
-        if b > 1:
-            raise InvalidValue(f"{what}: BOOL byte is {b}; only 0 and 1 are booleans", opcode=r.opcode,
-                               offset=pos)
-        return b == 1
-    if tc == 12:
-        return r.f32(what)
-    if tc == 13:
-        return r.f64(what)
-    if tc == 10:
-        pos = r.need(16, what)
-        r.pos = pos + 16
-        return ObjectId(*QQ.unpack_from(r.data, pos))
-    if tc == 14:
-        return r.uuid(what)
-    if tc == 15:
-        return read_map(r, what, allow_none=True)
-    if tc == 21:
-        return read_list(r, what, allow_none=True)
-    if tc == 22:
-        return _read_array(r, lookup, what)
-    if tc == 20:
-        return _read_object(r, lookup, what)
-    raise UnknownTypecode(f"{what} has unknown QMF typecode {tc}", opcode=r.opcode, offset=r.pos)
+    """Reads one value laid out as QMF typecode `tc`."""
+    reader = _QMF_READERS.get(tc)
+    if reader is None:
+        raise UnknownTypecode(f"{what} has unknown QMF typecode {tc}", opcode=r.opcode, offset=r.pos)
+    return reader(r, lookup, what)
+
+
+def _fixed_reader(st: Any) -> Callable[[Reader, Any, str], Any]:
+    if st is None:
+        return lambda r, lookup, what: r.u8(what)
+    return lambda r, lookup, what: r._fixed(st, what)
+
+
+def _read_bool(r: Reader, lookup: Any, what: str) -> bool:
+    pos = r.pos
+    b = r.u8(what)
+    if b > 1:
+        raise InvalidValue(f"{what}: BOOL byte is {b}; only 0 and 1 are booleans", opcode=r.opcode, offset=pos)
+    return b == 1
+
+
+def read_object_id(r: Reader, what: str = "object id") -> ObjectId:
+    first, second = QQ.unpack(r.raw(16, what))
+    oid = object.__new__(ObjectId)  # both halves are uint64 by construction
+    object.__setattr__(oid, "first", first)
+    object.__setattr__(oid, "second", second)
+    return oid
+
+
+_QMF_READERS: dict[int, Callable[[Reader, Any, str], Any]] = {
+    **{tc: _fixed_reader(spec[0]) for tc, spec in _INTS.items()},
+    6: lambda r, lookup, what: r.str8(what),
+    7: lambda r, lookup, what: r.str16(what),
+    10: lambda r, lookup, what: read_object_id(r, what),
+    11: _read_bool,
+    12: lambda r, lookup, what: r._fixed(F32, what),
+    13: lambda r, lookup, what: r._fixed(F64, what),
+    14: lambda r, lookup, what: r.uuid(what),
+    15: lambda r, lookup, what: read_map(r, what, allow_none=True),
+    21: lambda r, lookup, what: read_list(r, what, allow_none=True),
+    22: lambda r, lookup, what: _read_array(r, lookup, what),
+    20: lambda r, lookup, what: _read_object(r, lookup, what),
+}
 
 
 _MIN_QMF_SIZE = {1: 1, 2: 2, 3: 4, 4: 8, 6: 1, 7: 2, 8: 8, 9: 8, 10: 16, 11: 1, 12: 4, 13: 8, 14: 16, 15: 4,
@@ -343,9 +352,9 @@ def read_properties(r: Reader, schema: ObjectClass, lookup: SchemaLookup | None 
             n += 1
             if not present:
                 continue
-        values[p.name] = read_qmf(r, p.type, lookup, f"property {p.name!r}")
+        values[p.name] = read_qmf(r, p.type, lookup, p.label)
     return values
 
 
 def read_statistics(r: Reader, schema: ObjectClass, lookup: SchemaLookup | None = None) -> dict[str, Any]:
-    return {s.name: read_qmf(r, s.type, lookup, f"statistic {s.name!r}") for s in schema.statistics}
+    return {s.name: read_qmf(r, s.type, lookup, s.label) for s in schema.statistics}

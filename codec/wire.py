@@ -72,9 +72,6 @@ class Reader:
             raise Truncated(f"{what} needs {n} bytes, {self.end - pos} left", opcode=self.opcode, offset=pos)
         return pos
 
-    def fail(self, cls: type, reason: str, offset: int | None = None, **kw: object) -> Exception:
-        return cls(reason, opcode=self.opcode, offset=self.pos if offset is None else offset, **kw)
-
     def enter(self, what: str) -> None:
         self.depth += 1
         if self.depth > self.limits.max_depth:
@@ -95,14 +92,20 @@ class Reader:
 
     # -- fixed width ---------------------------------------------------------------------------
     def _fixed(self, st: struct.Struct, what: str) -> int:
-        pos = self.need(st.size, what)
-        self.pos = pos + st.size
+        pos = self.pos
+        end = pos + st.size
+        if end > self.end:
+            raise self._short(st.size, what)
+        self.pos = end
         return st.unpack_from(self.data, pos)[0]
+
+    def _short(self, n: int, what: str) -> Truncated:
+        return Truncated(f"{what} needs {n} bytes, {self.end - self.pos} left", opcode=self.opcode, offset=self.pos)
 
     def u8(self, what: str = "uint8") -> int:
         pos = self.pos
         if pos >= self.end:
-            raise Truncated(f"{what} needs 1 bytes, 0 left", opcode=self.opcode, offset=pos)
+            raise self._short(1, what)
         self.pos = pos + 1
         return self.data[pos]
 
@@ -134,9 +137,12 @@ class Reader:
         return self._fixed(F64, what)
 
     def raw(self, n: int, what: str) -> bytes:
-        pos = self.need(n, what)
-        self.pos = pos + n
-        return bytes(self.data[pos:pos + n])
+        pos = self.pos
+        end = pos + n
+        if end > self.end:
+            raise self._short(n, what)
+        self.pos = end
+        return self.data[pos:end]
 
     def uuid(self, what: str = "uuid") -> uuid.UUID:
         return uuid.UUID(bytes=self.raw(16, what))
@@ -146,10 +152,10 @@ class Reader:
         return self.raw(self.u8(what + " length"), what)
 
     def vbin16(self, what: str = "vbin16") -> bytes:
-        return self.raw(self.u16(what + " length"), what)
+        return self.raw(self._fixed(U16, what + " length"), what)
 
     def vbin32(self, what: str = "vbin32") -> bytes:
-        return self.raw(self.u32(what + " length"), what)
+        return self.raw(self._fixed(U32, what + " length"), what)
 
     def text(self, raw: bytes, what: str, offset: int, encoding: str = "utf-8") -> str:
         try:
@@ -159,12 +165,33 @@ class Reader:
                               opcode=self.opcode, offset=offset) from None
 
     def str8(self, what: str = "str8") -> str:
-        start = self.pos
-        return self.text(self.vbin8(what), what, start)
+        data, pos = self.data, self.pos
+        if pos >= self.end:
+            raise self._short(1, what + " length")
+        end = pos + 1 + data[pos]
+        if end > self.end:
+            self.pos = pos + 1
+            raise self._short(data[pos], what)
+        self.pos = end
+        try:
+            return data[pos + 1:end].decode()
+        except UnicodeDecodeError:
+            return self.text(data[pos + 1:end], what, pos)
 
     def str16(self, what: str = "str16") -> str:
-        start = self.pos
-        return self.text(self.vbin16(what), what, start)
+        data, pos = self.data, self.pos
+        if pos + 2 > self.end:
+            raise self._short(2, what + " length")
+        n = (data[pos] << 8) | data[pos + 1]
+        end = pos + 2 + n
+        if end > self.end:
+            self.pos = pos + 2
+            raise self._short(n, what)
+        self.pos = end
+        try:
+            return data[pos + 2:end].decode()
+        except UnicodeDecodeError:
+            return self.text(data[pos + 2:end], what, pos)
 
 
 # -- writing ------------------------------------------------------------------------------------
