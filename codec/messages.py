@@ -264,8 +264,8 @@ class MethodRequest(Message):
         m = self.schema_method()
         if not isinstance(self.args, Mapping):
             raise EncodeError("MethodRequest.args must be a mapping of argument name to value")
-        names = [a.name for a in m.in_args]
-        if set(self.args) != set(names):
+        if self.args.keys() != m.in_names:
+            names = [a.name for a in m.in_args]
             missing = [n for n in names if n not in self.args]
             extra = [n for n in self.args if n not in names]
             raise EncodeError(f"method {m.name!r} takes in-arguments {names}; missing {missing}, unknown {extra}")

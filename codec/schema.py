@@ -225,6 +225,7 @@ class SchemaMethod:
     extra: Mapping[str, Any] = field(default_factory=dict)
     in_args: tuple[SchemaArgument, ...] = field(init=False, repr=False, compare=False)
     out_args: tuple[SchemaArgument, ...] = field(init=False, repr=False, compare=False)
+    in_names: frozenset[str] = field(init=False, repr=False, compare=False)
 
     KEYS: ClassVar[tuple[str, ...]] = ("name", "argCount", "desc")
 
@@ -242,6 +243,7 @@ class SchemaMethod:
         _extra_ok(self, self.KEYS)
         object.__setattr__(self, "in_args", tuple(a for a in args if a.is_in))
         object.__setattr__(self, "out_args", tuple(a for a in args if a.is_out))
+        object.__setattr__(self, "in_names", frozenset(a.name for a in self.in_args))
 
 
 def _unique(items: Iterable[Any], what: str) -> None:

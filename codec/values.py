@@ -122,7 +122,10 @@ def write_qmf(buf: bytearray, tc: int, value: Any, style: MapStyle = MapStyle.DE
     elif tc == 6 or tc == 7:
         if not isinstance(value, str):
             raise _type_error(tc, value, "a str")
-        (put_str8 if tc == 6 else put_str16)(buf, value, f"typecode {tc} ({_NAMES[tc]}) value")
+        if tc == 6:
+            put_str8(buf, value, "typecode 6 (SSTR) value")
+        else:
+            put_str16(buf, value, "typecode 7 (LSTR) value")
     elif tc == 11:
         if not isinstance(value, bool):
             raise _type_error(tc, value, "a bool")
