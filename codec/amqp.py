@@ -40,6 +40,7 @@ from .wire import (
     begin_sized,
     check_int,
     end_sized,
+    utf8,
 )
 
 ENCODE_MAX_DEPTH = 100
@@ -112,6 +113,8 @@ def write_value(buf: bytearray, code: int, value: Any, style: MapStyle, depth: i
     """Writes `value` as AMQP type `code` (no type byte)."""
     if code in _INT_RANGES:
         rng = _INT_RANGES[code]
+        if isinstance(value, bool):  # MapStyle.ENGINE writes booleans as int32 (FieldTable::setInt)
+            value = int(value)
         check_int(int(value) if isinstance(value, t._TypedInt) else value, rng.lo, rng.hi,
                   f"AMQP 0x{code:02x} value")
         st = _INT_STRUCTS[code]
@@ -140,7 +143,7 @@ def write_value(buf: bytearray, code: int, value: Any, style: MapStyle, depth: i
     elif code in _BYTES_CLASSES:
         cls = _BYTES_CLASSES[code]
         if isinstance(value, str) and code in (0x90, 0xA0):
-            value = value.encode("utf-8")
+            value = utf8(value, f"AMQP 0x{code:02x} value")
         if not isinstance(value, bytes | bytearray | memoryview):
             raise EncodeError(f"AMQP 0x{code:02x} needs bytes, not {type(value).__name__}")
         if cls.size >= 0:
@@ -150,7 +153,7 @@ def write_value(buf: bytearray, code: int, value: Any, style: MapStyle, depth: i
             _put_len(buf, len(value), cls.width, code)
         buf += value
     elif code == 0x08:
-        if not isinstance(value, bool):
+        if not isinstance(value, bool | t.Boolean):
             raise EncodeError(f"AMQP boolean needs a bool, not {type(value).__name__}")
         buf.append(1 if value else 0)
     elif code == 0x33 or code == 0x23:
@@ -222,7 +225,7 @@ def write_map(buf: bytearray, value: Mapping[str, Any] | None, style: MapStyle =
     for key in ordered_keys(list(value), style):
         if not isinstance(key, str):
             raise EncodeError(f"map keys must be str, not {type(key).__name__} ({key!r:.40})")
-        raw = key.encode("utf-8")
+        raw = utf8(key, "map key")
         if len(raw) > 0xFF:
             raise EncodeError(f"map key {key[:40]!r}... is {len(raw)} bytes; a str8 key holds at most 255")
         buf.append(len(raw))
@@ -258,6 +261,8 @@ def write_array(buf: bytearray, value: t.Array, style: MapStyle = MapStyle.DEFAU
     if not isinstance(value, t.Array):
         raise EncodeError(f"an AMQP array needs an Array, not {type(value).__name__}")
     check_int(value.type, 0, 0xFF, "array element type code")
+    if value.type not in _FIXED_READ and value.type not in _KNOWN_CODES:  # checked even with no elements
+        raise EncodeError(f"no AMQP 0-10 type code 0x{value.type:02x} for array elements")
     start = begin_sized(buf)
     buf.append(value.type)
     buf += U32.pack(len(value))

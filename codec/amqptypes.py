@@ -82,6 +82,20 @@ class Double(float):
     __slots__ = ()
 
 
+class Boolean(int):
+    """An explicit boolean (0x08). A plain bool is one in every style but `MapStyle.ENGINE`, which
+    writes bools as int32 (FieldTable::setInt); this stays a boolean there too. Holds 0 or 1."""
+
+    code: ClassVar[int] = 0x08
+    __slots__ = ()
+
+    def __new__(cls, value: object = False) -> Boolean:
+        return super().__new__(cls, bool(value))
+
+    def __repr__(self) -> str:
+        return f"Boolean({bool(self)})"
+
+
 class _TypedStr(str):
     code: ClassVar[int]
     encoding: ClassVar[str]

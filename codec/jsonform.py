@@ -130,8 +130,8 @@ def _typed_from_json(v: Mapping[str, Any], style: MapStyle) -> Any:
         return None
     if code == 0xF1:
         return t.BIT
-    if code == 0x08:
-        return bool(x)
+    if code == 0x08:  # a plain bool would be an int32 in the engine style
+        return t.Boolean(x) if style is MapStyle.ENGINE else bool(x)
     if code == 0x48:
         return _uuid(x)
     if code == 0x33:
@@ -200,7 +200,10 @@ def qmf_from_json(tc: int, v: Any, reg: _Registry, style: MapStyle, console: boo
         # a plain list: the element typecode comes from its first item, as the console picks it
         return [_uuid(x["uuid"]) if isinstance(x, Mapping) and "uuid" in x else amqp_from_json(x, style) for x in v]
     if tc == 20:
-        if isinstance(v, Mapping) and "tagged" in v:
+        if not isinstance(v, Mapping):
+            raise EncodeError(f"a typecode-20 value is an object (schema, properties, statistics) or a tagged "
+                              f"value, not {v!r:.40}")
+        if "tagged" in v:
             inner = int(v["tagged"])
             return Tagged(inner, qmf_from_json(inner, v["value"], reg, style, console))
         schema = reg.get(v.get("schema"))
@@ -235,7 +238,11 @@ def _schema_from_json(d: Mapping[str, Any], style: MapStyle) -> Schema:
     key = ClassKey(str(d["package"]), str(d["class"]), _hash(d["hash"]))
 
     def extra(r: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: amqp_from_json(x, style) for k, x in r.get("extra", {}).items()}
+        given = r.get("extra", {})
+        keys = list(given)
+        if style is MapStyle.PYTHON:  # the peer adds them to the record in its Python 2 dict's order
+            keys = py27_dict_order(keys)  # type: ignore[assignment]
+        return {k: amqp_from_json(given[k], style) for k in keys}
 
     def arg(a: Mapping[str, Any], method: bool) -> SchemaArgument:
         return SchemaArgument(name=a["name"], type=int(a["type"]), dir=str(a.get("dir", "I")).upper() if method
@@ -285,10 +292,12 @@ def _method_args(d: Mapping[str, Any], schema: ObjectClass, reg: _Registry, styl
 
 
 def _values(schema_items: Any, given: Mapping[str, Any], reg: _Registry, style: MapStyle, fill: Any) -> dict:
+    """Values by name; `fill` for a missing one. None leaves a property out (`fill` None), but is the
+    value of a typecode-15/21 statistic or argument (written as an empty size, as codec010 writes it)."""
     out = {}
     for item in schema_items:
         v = given.get(item.name, fill)
-        if v is not None:
+        if v is not None or (fill is not None and item.type in (15, 21)):
             out[item.name] = qmf_from_json(item.type, v, reg, style, False)
     return out
 
@@ -335,8 +344,8 @@ def message_from_json(d: Mapping[str, Any], reg: _Registry) -> tuple[msg.Message
         ts = [int(x) for x in d.get("timestamps", [0, 0, 0])]
         common = dict(seq=seq, schema=schema, object_id=_oid(d["objectId"], False), update_time=ts[0],
                       create_time=ts[1], delete_time=ts[2])
-        props = _values(schema.properties, d.get("properties", {}), reg, style, None)
-        stats = _values(schema.statistics, d.get("statistics", {}), reg, style, 0)
+        props = _values(schema.properties, d.get("properties", {}), reg, style, None) if op in "cg" else {}
+        stats = _values(schema.statistics, d.get("statistics", {}), reg, style, 0) if op in "ig" else {}
         if op == "c":
             return msg.PropertyIndication(**common, properties=props), style
         if op == "i":

@@ -19,7 +19,7 @@ from .errors import EncodeError
 from .objectid import ObjectId
 from .schema import STYLED_TYPECODES, ClassKey, ClassKind, EventClass, ObjectClass, Schema, SchemaMethod
 from .values import write_properties, write_qmf, write_statistics
-from .wire import check_int
+from .wire import check_int, utf8
 
 U32_MAX = 2**32 - 1
 U64_MAX = 2**64 - 1
@@ -32,7 +32,7 @@ def _seq(obj: Any) -> None:
 def _str8(value: object, what: str) -> None:
     if not isinstance(value, str):
         raise EncodeError(f"{what} must be a str, not {type(value).__name__}")
-    if len(value.encode("utf-8")) > 255:
+    if len(utf8(value, what)) > 255:
         raise EncodeError(f"{what} is longer than a str8 (255 bytes of UTF-8)")
 
 
@@ -303,13 +303,20 @@ class MethodResponse(Message):
         check_int(self.status, 0, U32_MAX, "MethodResponse.status")
         if not isinstance(self.text, str):
             raise EncodeError("MethodResponse.text must be a str")
-        if len(self.text.encode("utf-8")) > 0xFFFF:
+        if len(utf8(self.text, "MethodResponse.text")) > 0xFFFF:
             raise EncodeError("MethodResponse.text is longer than a str16 (65535 bytes of UTF-8)")
         if self.method is not None and not isinstance(self.method, SchemaMethod):
             raise EncodeError("MethodResponse.method must be a SchemaMethod or None")
         if self.status == 0 and self.out_args is None and self.method is not None and self.method.out_args:
             raise EncodeError(f"a successful response to {self.method.name!r} needs its out_args")
+        if self.method is not None and not self.method.out_args and (
+                self.out_args is None or (isinstance(self.out_args, Mapping) and not self.out_args)):
+            # no out-argument bytes either way: keep the form a decoder gives back for them
+            object.__setattr__(self, "out_args", {} if self.status == 0 else None)
         object.__setattr__(self, "payload", bytes(self.write_args(MapStyle.DEFAULT)))
+        if self.status != 0 and self.payload.startswith(b"AM2"):
+            raise EncodeError("out-arguments after a non-zero status that begin with the bytes 'AM2' would be read "
+                              "as the header of a next message")
 
     def write_args(self, style: MapStyle) -> bytearray:
         buf = bytearray()

@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from . import amqptypes as t
 from .amqp import MapStyle, read_map, write_map
 from .errors import EncodeError, InvalidText, InvalidValue, UnknownTypecode
-from .wire import U16, Reader, put_str8
+from .wire import U16, Reader, put_str8, utf8
 
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 
@@ -70,7 +70,7 @@ DIRECTIONS = ("I", "O", "IO")
 def _str8_ok(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise EncodeError(f"{what} must be a str, not {type(value).__name__}")
-    if len(value.encode("utf-8")) > 255:
+    if len(utf8(value, what)) > 255:
         raise EncodeError(f"{what} {value[:40]!r}... is longer than a str8 (255 bytes of UTF-8)")
     return value
 
@@ -78,6 +78,8 @@ def _str8_ok(value: object, what: str) -> str:
 def _opt_text(value: object, what: str) -> None:
     if value is not None and not isinstance(value, str):
         raise EncodeError(f"{what} must be a str or None, not {type(value).__name__}")
+    if value is not None:
+        utf8(value, what)
 
 
 def _typecode_ok(value: object, what: str) -> None:
@@ -85,9 +87,13 @@ def _typecode_ok(value: object, what: str) -> None:
         raise EncodeError(f"{what} {value!r} is not a QMF typecode (1-4, 6-22)")
 
 
-def _number_ok(value: object, what: str) -> None:
-    if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)):
-        raise EncodeError(f"{what} must be a number or None, not {value!r:.40}")
+def _number_ok(value: object, what: str, integer: bool = False) -> None:
+    """A number a record map can carry (int64, uint64 or double); `integer`: no float either."""
+    if value is not None and (not isinstance(value, int | float) or isinstance(value, bool)
+                              or (integer and isinstance(value, float))):
+        raise EncodeError(f"{what} must be {'an integer' if integer else 'a number'} or None, not {value!r:.40}")
+    if isinstance(value, int) and not -(2**63) <= value < 2**64:
+        raise EncodeError(f"{what} {value} does not fit in 64 bits")
 
 
 def _extra_ok(obj: Any, known: tuple[str, ...]) -> None:
@@ -96,6 +102,8 @@ def _extra_ok(obj: Any, known: tuple[str, ...]) -> None:
     clash = [k for k in obj.extra if k in known]
     if clash:
         raise EncodeError(f"extra repeats the record's own keys: {clash}")
+    if obj.extra:
+        write_map(bytearray(), obj.extra)  # a dry run: the values must be writable AMQP values
     object.__setattr__(obj, "extra", MappingProxyType(dict(obj.extra)))
 
 
@@ -147,7 +155,7 @@ class SchemaProperty:
         for f in ("unit", "desc", "ref_package", "ref_class"):
             _opt_text(getattr(self, f), f"property {self.name!r} {f}")
         for f in ("min", "max", "maxlen"):
-            _number_ok(getattr(self, f), f"property {self.name!r} {f}")
+            _number_ok(getattr(self, f), f"property {self.name!r} {f}", integer=f == "maxlen")
         if not isinstance(self.index, bool) or not isinstance(self.optional, bool):
             raise EncodeError(f"property {self.name!r} index and optional must be bools")
         _extra_ok(self, self.KEYS)
@@ -201,10 +209,14 @@ class SchemaArgument:
         _typecode_ok(self.type, f"argument {self.name!r} type")
         if self.dir is not None and self.dir not in DIRECTIONS:
             raise EncodeError(f"argument {self.name!r} dir {self.dir!r} is not 'I', 'O' or 'IO'")
+        if self.dir is None:  # an event argument: its map has no such keys (qmf-v1.md §4.2)
+            given = [f for f in ("min", "max", "maxlen", "default") if getattr(self, f) is not None]
+            if given:
+                raise EncodeError(f"event argument {self.name!r} cannot have {given} (only method arguments do)")
         for f in ("unit", "default", "desc"):
             _opt_text(getattr(self, f), f"argument {self.name!r} {f}")
         for f in ("min", "max", "maxlen"):
-            _number_ok(getattr(self, f), f"argument {self.name!r} {f}")
+            _number_ok(getattr(self, f), f"argument {self.name!r} {f}", integer=f == "maxlen")
         _extra_ok(self, self.KEYS)
         object.__setattr__(self, "label", f"argument {self.name!r}")
 

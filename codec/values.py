@@ -286,9 +286,7 @@ _QMF_READERS: dict[int, Callable[[Reader, Any, str], Any]] = {
     14: lambda r, lookup, what: r.uuid(what),
     15: lambda r, lookup, what: read_map(r, what, allow_none=True),
     21: lambda r, lookup, what: read_list(r, what, allow_none=True),
-    22: lambda r, lookup, what: _read_array(r, lookup, what),
-    20: lambda r, lookup, what: _read_object(r, lookup, what),
-}
+}  # 20 and 22 are added below their readers, called directly: each nesting level costs stack
 
 
 _MIN_QMF_SIZE = {1: 1, 2: 2, 3: 4, 4: 8, 6: 1, 7: 2, 8: 8, 9: 8, 10: 16, 11: 1, 12: 4, 13: 8, 14: 16, 15: 4,
@@ -340,6 +338,9 @@ def _read_object(r: Reader, lookup: SchemaLookup | None, what: str) -> Unmanaged
     return result
 
 
+_QMF_READERS.update({20: _read_object, 22: _read_array})
+
+
 def read_properties(r: Reader, schema: ObjectClass, lookup: SchemaLookup | None = None) -> dict[str, Any]:
     optional = [p for p in schema.properties if p.optional]
     mpos = r.pos
@@ -360,4 +361,7 @@ def read_properties(r: Reader, schema: ObjectClass, lookup: SchemaLookup | None 
 
 
 def read_statistics(r: Reader, schema: ObjectClass, lookup: SchemaLookup | None = None) -> dict[str, Any]:
-    return {s.name: read_qmf(r, s.type, lookup, s.label) for s in schema.statistics}
+    values: dict[str, Any] = {}
+    for s in schema.statistics:  # a loop, not a comprehension: one stack frame less per nesting level
+        values[s.name] = read_qmf(r, s.type, lookup, s.label)
+    return values

@@ -33,7 +33,7 @@ class Limits:
 
     max_body: int = 16 * 1024 * 1024  # bytes in one AMQP message body
     max_depth: int = 32  # nesting of maps, lists, arrays and embedded objects
-    max_entries: int = 1_000_000  # entries in one map, list or array
+    max_entries: int = 1_000_000  # entries in one map, list or array; void/bit array elements in one body
     max_messages: int = 100_000  # QMF messages in one body
 
     def __post_init__(self) -> None:
@@ -51,7 +51,7 @@ DEFAULT_LIMITS = Limits()
 class Reader:
     """Reads big-endian fields from `data[pos:end]`; offsets in errors are relative to the body."""
 
-    __slots__ = ("data", "depth", "end", "limits", "opcode", "pos")
+    __slots__ = ("data", "depth", "end", "limits", "opcode", "pos", "weightless")
 
     def __init__(self, data: bytes, limits: Limits = DEFAULT_LIMITS, pos: int = 0, end: int | None = None):
         self.data = data
@@ -60,6 +60,7 @@ class Reader:
         self.limits = limits
         self.opcode: str | None = None
         self.depth = 0
+        self.weightless = limits.max_entries  # void/bit array elements the body may still declare
 
     # -- bounds --------------------------------------------------------------------------------
     def left(self) -> int:
@@ -82,10 +83,18 @@ class Reader:
         self.depth -= 1
 
     def check_count(self, count: int, min_size: int, what: str, offset: int) -> None:
-        """Refuses a declared count above the limit or larger than the bytes left could hold."""
+        """Refuses a declared count above the limit or larger than the bytes left could hold.
+
+        Elements of no bytes (void, bit) cost no input: those are counted for the whole body, so
+        that a few bytes cannot declare millions of values again and again."""
         if count > self.limits.max_entries:
             raise LimitExceeded(f"{what} declares {count} entries, the limit is {self.limits.max_entries}",
                                 opcode=self.opcode, offset=offset)
+        if min_size == 0:
+            self.weightless -= count
+            if self.weightless < 0:
+                raise LimitExceeded(f"{what} declares {count} more elements of no bytes; a body may declare "
+                                    f"{self.limits.max_entries} in all", opcode=self.opcode, offset=offset)
         if count * min_size > self.end - self.pos:
             raise Truncated(f"{what} declares {count} entries but only {self.end - self.pos} bytes follow",
                             opcode=self.opcode, offset=offset)
@@ -195,8 +204,16 @@ class Reader:
 
 
 # -- writing ------------------------------------------------------------------------------------
+def utf8(text: str, what: str) -> bytes:
+    """`text` in UTF-8; a lone surrogate, which has no UTF-8 form, is an EncodeError."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise EncodeError(f"{what} {text[:40]!r} cannot be written in UTF-8: {exc.reason}") from None
+
+
 def put_str8(buf: bytearray, text: str, what: str = "str8") -> None:
-    raw = text.encode("utf-8")
+    raw = utf8(text, what)
     if len(raw) > 0xFF:
         raise EncodeError(f"{what} is {len(raw)} bytes of UTF-8; a str8 holds at most 255")
     buf.append(len(raw))
@@ -204,7 +221,7 @@ def put_str8(buf: bytearray, text: str, what: str = "str8") -> None:
 
 
 def put_str16(buf: bytearray, text: str, what: str = "str16") -> None:
-    raw = text.encode("utf-8")
+    raw = utf8(text, what)
     if len(raw) > 0xFFFF:
         raise EncodeError(f"{what} is {len(raw)} bytes of UTF-8; a str16 holds at most 65535")
     buf += U16.pack(len(raw))
