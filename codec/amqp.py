@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from . import amqptypes as t
-from .errors import EncodeError, InvalidValue, UnknownTypecode
+from .errors import DecodeError, EncodeError, InvalidValue, UnknownTypecode
 from .py27order import py27_dict_order
 from .wire import (
     F32,
@@ -60,6 +60,11 @@ _INT32 = (-(2**31), 2**31 - 1)
 def code_for(value: object, style: MapStyle = MapStyle.DEFAULT) -> int:
     """The AMQP type code `value` is written with in maps and lists of `style`."""
     cls = type(value)
+    code = _EXACT_CODES[style].get(cls)
+    if code is not None:
+        return code
+    if cls is int and style is not MapStyle.CPP and style is not MapStyle.ENGINE and _INT64[0] <= value <= _INT64[1]:
+        return 0x31
     code = getattr(cls, "code", None)
     if code is not None and cls is not bool:
         return code
@@ -100,6 +105,19 @@ def code_for(value: object, style: MapStyle = MapStyle.DEFAULT) -> int:
     raise EncodeError(f"no AMQP 0-10 type for a {cls.__name__} value ({value!r:.60})")
 
 
+def _exact_codes(style: MapStyle) -> dict[type, int]:
+    """Type codes decided by a value's exact type alone, for `code_for`'s first look."""
+    codes: dict[type, int] = {cls: cls.code for cls in t.TYPED_CLASSES}  # type: ignore[attr-defined]
+    codes.update({type(None): 0xF0, float: 0x33, dict: 0xA8, list: 0xA9, tuple: 0xA9, uuid.UUID: 0x48,
+                  t.Array: 0xAA, t.Bit: 0xF1, t.Boolean: 0x08, bool: 0x21 if style is MapStyle.ENGINE else 0x08})
+    if style in (MapStyle.DEFAULT, MapStyle.ENGINE):
+        codes[str] = 0x95
+    return codes
+
+
+_EXACT_CODES = {style: _exact_codes(style) for style in MapStyle}
+
+
 # -- encoding -------------------------------------------------------------------------------------
 _INT_STRUCTS = {0x01: I8, 0x02: None, 0x11: I16, 0x12: U16, 0x21: I32, 0x22: U32, 0x31: I64,
                 0x32: U64, 0x38: U64}
@@ -113,10 +131,11 @@ def write_value(buf: bytearray, code: int, value: Any, style: MapStyle, depth: i
     """Writes `value` as AMQP type `code` (no type byte)."""
     if code in _INT_RANGES:
         rng = _INT_RANGES[code]
-        if isinstance(value, bool):  # MapStyle.ENGINE writes booleans as int32 (FieldTable::setInt)
-            value = int(value)
-        check_int(int(value) if isinstance(value, t._TypedInt) else value, rng.lo, rng.hi,
-                  f"AMQP 0x{code:02x} value")
+        if type(value) is not int or not rng.lo <= value <= rng.hi:
+            if isinstance(value, bool):  # MapStyle.ENGINE writes booleans as int32 (FieldTable::setInt)
+                value = int(value)
+            check_int(int(value) if isinstance(value, t._TypedInt) else value, rng.lo, rng.hi,
+                      f"AMQP 0x{code:02x} value")
         st = _INT_STRUCTS[code]
         if st is None:
             buf.append(value)
@@ -218,7 +237,7 @@ def write_map(buf: bytearray, value: Mapping[str, Any] | None, style: MapStyle =
     if value is None:
         buf += b"\0\0\0\0"
         return
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise EncodeError(f"an AMQP map needs a mapping, not {type(value).__name__}")
     start = begin_sized(buf)
     buf += U32.pack(len(value))
@@ -361,13 +380,17 @@ def read_map(r: Reader, what: str = "map", allow_none: bool = False) -> dict[str
     outer_end, r.end = r.end, end
     r.check_count(count, 2, what, start)
     result: dict[str, Any] = {}
+    key_label, code_label = what + " key", what + " type code"
     for _ in range(count):
         kpos = r.pos
-        key = r.str8(what + " key")
-        code = r.u8(what + " type code")
+        key = r.str8(key_label)
+        code = r.u8(code_label)
         if key in result:
             raise InvalidValue(f"{what} has the key {key!r} twice", opcode=r.opcode, offset=kpos)
-        result[key] = read_value(r, code, f"{what}[{key!r}]")
+        try:
+            result[key] = read_value(r, code, what)
+        except DecodeError as exc:
+            raise exc.within(what, f"[{key!r}]") from None
     _close(r, end, outer_end, what, start)
     r.leave()
     return result
@@ -382,9 +405,13 @@ def read_list(r: Reader, what: str = "list", allow_none: bool = False) -> list[A
     outer_end, r.end = r.end, end
     r.check_count(count, 1, what, start)
     result = []
+    code_label = what + " type code"
     for i in range(count):
-        code = r.u8(what + " type code")
-        result.append(read_value(r, code, f"{what}[{i}]"))
+        code = r.u8(code_label)
+        try:
+            result.append(read_value(r, code, what))
+        except DecodeError as exc:
+            raise exc.within(what, f"[{i}]") from None
     _close(r, end, outer_end, what, start)
     r.leave()
     return result
@@ -406,7 +433,12 @@ def read_array(r: Reader, what: str = "array") -> t.Array:
         raise UnknownTypecode(f"{what} has unknown AMQP 0-10 element type 0x{code:02x}", opcode=r.opcode,
                               offset=start + 4)
     r.check_count(count, _MIN_SIZE.get(code, 0), what, start)
-    items = t.Array(code, [read_value(r, code, f"{what}[{i}]") for i in range(count)])
+    items = t.Array(code)
+    for i in range(count):
+        try:
+            items.append(read_value(r, code, what))
+        except DecodeError as exc:
+            raise exc.within(what, f"[{i}]") from None
     _close(r, end, outer_end, what, start)
     r.leave()
     return items

@@ -318,7 +318,8 @@ def _r_m(r, seq, schemas, methods):
     method = methods(seq) if methods is not None else None
     start = r.pos
     out = None
-    more = r.pos < r.end and not r.data.startswith(MAGIC, r.pos)
+    ahead = r.data[r.pos:min(r.pos + 3, r.end)]
+    more = bool(ahead) and not MAGIC.startswith(ahead)  # bytes that cannot begin the next header
     if method is None:
         if status == 0 and more:
             raise UnknownMethod(f"method response {seq} answers no pending call; its out-arguments cannot "

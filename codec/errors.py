@@ -50,6 +50,14 @@ class CodecError(Exception):
         self.offset = offset
         super().__init__(self._text())
 
+    def within(self, what: str, item: str) -> CodecError:
+        """Names the map entry or list item the error happened in: a reader labels values by
+        their container only, and the container adds `[key]` here, on the (rare) error path."""
+        if self.reason.startswith(what):
+            self.reason = f"{what}{item}{self.reason[len(what):]}"
+            self.args = (self._text(),)
+        return self
+
     def _text(self) -> str:
         where = []
         if self.opcode is not None:

@@ -26,7 +26,9 @@ U64_MAX = 2**64 - 1
 
 
 def _seq(obj: Any) -> None:
-    check_int(obj.seq, 0, U32_MAX, f"{type(obj).__name__}.seq")
+    seq = obj.seq
+    if type(seq) is not int or not 0 <= seq <= U32_MAX:  # the label is built only for the error
+        check_int(seq, 0, U32_MAX, f"{type(obj).__name__}.seq")
 
 
 def _str8(value: object, what: str) -> None:
@@ -407,7 +409,9 @@ class _ObjectRecord(Message):
         if not isinstance(self.object_id, ObjectId):
             raise EncodeError(f"{name}.object_id must be an ObjectId")
         for f in ("update_time", "create_time", "delete_time"):
-            check_int(getattr(self, f), 0, U64_MAX, f"{name}.{f}")
+            v = getattr(self, f)
+            if type(v) is not int or not 0 <= v <= U64_MAX:
+                check_int(v, 0, U64_MAX, f"{name}.{f}")
         object.__setattr__(self, "payload", bytes(self.write_values(MapStyle.DEFAULT)))
 
     @property

@@ -108,57 +108,86 @@ def _type_error(tc: int, value: object, want: str) -> EncodeError:
 
 def write_qmf(buf: bytearray, tc: int, value: Any, style: MapStyle = MapStyle.DEFAULT, depth: int = 0) -> None:
     """Writes `value` laid out as QMF typecode `tc` (no type byte)."""
-    spec = _INTS.get(tc)
-    if spec is not None:
-        st, lo, hi = spec
-        if not isinstance(value, int) or isinstance(value, bool):
+    writer = _QMF_WRITERS.get(tc)
+    if writer is None:
+        raise EncodeError(f"{tc!r} is not a QMF typecode (1-4, 6-22)")
+    writer(buf, value, style, depth)
+
+
+QmfWriter = Callable[[bytearray, Any, MapStyle, int], None]
+
+
+def _int_writer(tc: int) -> QmfWriter:
+    st, lo, hi = _INTS[tc]
+    pack = None if st is None else st.pack
+
+    def write(buf: bytearray, value: Any, style: MapStyle, depth: int) -> None:
+        if type(value) is not int and (not isinstance(value, int) or isinstance(value, bool)):
             raise _type_error(tc, value, "an int")
         if not lo <= value <= hi:
             raise EncodeError(f"typecode {tc} ({_NAMES[tc]}) value {value} is out of range [{lo}, {hi}]")
-        if st is None:
+        if pack is None:
             buf.append(value)
         else:
-            buf += st.pack(value)
-    elif tc == 6 or tc == 7:
+            buf += pack(value)
+    return write
+
+
+def _text_writer(tc: int) -> QmfWriter:
+    put = put_str8 if tc == 6 else put_str16
+    label = f"typecode {tc} ({_NAMES[tc]}) value"
+
+    def write(buf: bytearray, value: Any, style: MapStyle, depth: int) -> None:
         if not isinstance(value, str):
             raise _type_error(tc, value, "a str")
-        if tc == 6:
-            put_str8(buf, value, "typecode 6 (SSTR) value")
-        else:
-            put_str16(buf, value, "typecode 7 (LSTR) value")
-    elif tc == 11:
-        if not isinstance(value, bool):
-            raise _type_error(tc, value, "a bool")
-        buf.append(1 if value else 0)
-    elif tc == 12 or tc == 13:
-        if not isinstance(value, float | int) or isinstance(value, bool):
+        put(buf, value, label)
+    return write
+
+
+def _float_writer(tc: int) -> QmfWriter:
+    pack = (F32 if tc == 12 else F64).pack
+
+    def write(buf: bytearray, value: Any, style: MapStyle, depth: int) -> None:
+        if type(value) is not float and (not isinstance(value, float | int) or isinstance(value, bool)):
             raise _type_error(tc, value, "a float")
         try:
-            buf += (F32 if tc == 12 else F64).pack(value)
+            buf += pack(value)
         except OverflowError:
             raise EncodeError(f"typecode 12 (FLOAT) value {value!r} is too large for single precision") from None
-    elif tc == 10:
-        if not isinstance(value, ObjectId):
-            raise _type_error(tc, value, "an ObjectId")
-        buf += QQ.pack(value.first, value.second)
-    elif tc == 14:
-        if not isinstance(value, uuid.UUID):
-            raise _type_error(tc, value, "a uuid.UUID")
-        buf += value.bytes
-    elif tc == 15:
-        if value is not None and not isinstance(value, Mapping):
-            raise _type_error(tc, value, "a mapping or None")
-        write_map(buf, value, style, depth + 1)
-    elif tc == 21:
-        if value is not None and not isinstance(value, list | tuple):
-            raise _type_error(tc, value, "a list, a tuple or None")
-        write_list(buf, value, style, depth + 1)
-    elif tc == 22:
-        _write_array(buf, value, style, depth + 1)
-    elif tc == 20:
-        _write_object(buf, value, style, depth + 1)
+    return write
+
+
+def _w_bool(buf: bytearray, value: Any, style: MapStyle, depth: int) -> None:
+    if value is True:
+        buf.append(1)
+    elif value is False:
+        buf.append(0)
     else:
-        raise EncodeError(f"{tc!r} is not a QMF typecode (1-4, 6-22)")
+        raise _type_error(11, value, "a bool")
+
+
+def _w_ref(buf: bytearray, value: Any, style: MapStyle, depth: int) -> None:
+    if not isinstance(value, ObjectId):
+        raise _type_error(10, value, "an ObjectId")
+    buf += QQ.pack(value.first, value.second)
+
+
+def _w_uuid(buf: bytearray, value: Any, style: MapStyle, depth: int) -> None:
+    if not isinstance(value, uuid.UUID):
+        raise _type_error(14, value, "a uuid.UUID")
+    buf += value.bytes
+
+
+def _w_map(buf: bytearray, value: Any, style: MapStyle, depth: int) -> None:
+    if value is not None and type(value) is not dict and not isinstance(value, Mapping):
+        raise _type_error(15, value, "a mapping or None")
+    write_map(buf, value, style, depth + 1)
+
+
+def _w_list(buf: bytearray, value: Any, style: MapStyle, depth: int) -> None:
+    if value is not None and not isinstance(value, list | tuple):
+        raise _type_error(21, value, "a list, a tuple or None")
+    write_list(buf, value, style, depth + 1)
 
 
 def _write_array(buf: bytearray, value: Any, style: MapStyle, depth: int) -> None:
@@ -192,6 +221,15 @@ def _write_object(buf: bytearray, value: Any, style: MapStyle, depth: int) -> No
         write_statistics(buf, value.schema, value.statistics, style, depth)
     else:
         raise _type_error(20, value, "an Unmanaged object or a Tagged value")
+
+
+_QMF_WRITERS: dict[int, QmfWriter] = {
+    **{tc: _int_writer(tc) for tc in _INTS},
+    6: _text_writer(6), 7: _text_writer(7), 10: _w_ref, 11: _w_bool, 12: _float_writer(12),
+    13: _float_writer(13), 14: _w_uuid, 15: _w_map, 21: _w_list,
+    20: lambda buf, value, style, depth: _write_object(buf, value, style, depth + 1),
+    22: lambda buf, value, style, depth: _write_array(buf, value, style, depth + 1),
+}
 
 
 def write_properties(buf: bytearray, schema: ObjectClass, values: Mapping[str, Any],

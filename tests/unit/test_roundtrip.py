@@ -93,7 +93,8 @@ from codec import amqptypes as t
 SETTINGS = settings(deadline=None, max_examples=60,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.filter_too_much])
-FAST = settings(SETTINGS, max_examples=150)
+FAST = settings(SETTINGS, max_examples=100)
+FEWER = settings(SETTINGS, max_examples=35)
 
 
 # -- what the decoder must give back, type for type ----------------------------------------------
@@ -309,7 +310,7 @@ def test_every_opcode_round_trips(op: str, data: st.DataObject) -> None:
 
 # -- every QMF typecode in every place a schema puts one -----------------------------------------
 @pytest.mark.parametrize("tc", QMF_TYPECODES)
-@SETTINGS
+@FEWER
 @given(data=st.data())
 def test_every_typecode_round_trips(tc: int, data: st.DataObject) -> None:
     reg = Registry()
@@ -360,7 +361,7 @@ def test_strategies_cover_every_amqp_code_the_codec_knows() -> None:
 
 
 @pytest.mark.parametrize("code", AMQP_CODES, ids=[f"0x{c:02x}" for c in AMQP_CODES])
-@FAST
+@SETTINGS
 @given(data=st.data())
 def test_every_amqp_code_round_trips_with_its_type(code: int, data: st.DataObject) -> None:
     value = data.draw(amqp_value_for(code, 1))
@@ -410,7 +411,7 @@ def test_long_strings_and_binaries() -> None:
 
 # -- schema responses in every style --------------------------------------------------------------
 @pytest.mark.parametrize("style", STYLES, ids=[s.value for s in STYLES])
-@SETTINGS
+@FEWER
 @given(data=st.data())
 def test_schema_responses_round_trip_in_every_style(style: MapStyle, data: st.DataObject) -> None:
     # equal: with `extra` values that every style writes and reads back equal
@@ -485,7 +486,7 @@ def _optional_class(n: int) -> ObjectClass:
 
 
 @pytest.mark.parametrize("n", [1, 7, 8, 9, 12, 16, 17, 24])
-@FAST
+@SETTINGS
 @given(data=st.data())
 def test_presence_masks_of_every_width(n: int, data: st.DataObject) -> None:
     schema = _optional_class(n)
@@ -579,7 +580,7 @@ def test_get_query_in_every_style(case: Case, style: MapStyle) -> None:
     assert len(got.query) == len(m.query)
 
 
-@SETTINGS
+@settings(SETTINGS, max_examples=20)
 @given(data=st.data())
 def test_messages_in_one_registry(data: st.DataObject) -> None:
     """Messages that share a registry (nested schemas, pending methods) decode from one body in any order."""
