@@ -152,25 +152,39 @@ _WRITERS = {
 def decode_body(body: bytes, *, schemas: SchemaLookup | None = None, methods: MethodLookup | None = None,
                 limits: Limits = DEFAULT_LIMITS) -> list[msg.Message]:
     """Every message in `body`, or a `DecodeError` for the first thing wrong in it."""
-    return list(iter_messages(body, schemas=schemas, methods=methods, limits=limits))
+    r = _reader(body, limits)
+    out = []
+    while r.pos < r.end:
+        _count(r, len(out))
+        out.append(_read_one(r, schemas, methods))
+    return out
 
 
 def iter_messages(body: bytes, *, schemas: SchemaLookup | None = None, methods: MethodLookup | None = None,
                   limits: Limits = DEFAULT_LIMITS) -> Iterator[msg.Message]:
     """Yields the messages of `body` one by one, for a caller that must act on one (register the
     schema an 's' carried) before the next is read. Raises `DecodeError` where the body goes wrong."""
-    if not isinstance(body, bytes | bytearray | memoryview):
-        raise DecodeError(f"a body is bytes, not {type(body).__name__}")
-    data = bytes(body)
-    if len(data) > limits.max_body:
-        raise LimitExceeded(f"body is {len(data)} bytes, the limit is {limits.max_body}", offset=0)
-    r = Reader(data, limits)
+    r = _reader(body, limits)
     count = 0
     while r.pos < r.end:
+        _count(r, count)
         count += 1
-        if count > limits.max_messages:
-            raise LimitExceeded(f"body holds more than {limits.max_messages} messages", offset=r.pos)
         yield _read_one(r, schemas, methods)
+
+
+def _reader(body: bytes, limits: Limits) -> Reader:
+    if type(body) is not bytes:
+        if not isinstance(body, bytes | bytearray | memoryview):
+            raise DecodeError(f"a body is bytes, not {type(body).__name__}")
+        body = bytes(body)
+    if len(body) > limits.max_body:
+        raise LimitExceeded(f"body is {len(body)} bytes, the limit is {limits.max_body}", offset=0)
+    return Reader(body, limits)
+
+
+def _count(r: Reader, count: int) -> None:
+    if count >= r.limits.max_messages:
+        raise LimitExceeded(f"body holds more than {r.limits.max_messages} messages", offset=r.pos)
 
 
 def _read_one(r: Reader, schemas: SchemaLookup | None, methods: MethodLookup | None) -> msg.Message:
@@ -183,10 +197,11 @@ def _read_one(r: Reader, schemas: SchemaLookup | None, methods: MethodLookup | N
     magic, op, seq = HEADER.unpack_from(r.data, start)
     if magic != MAGIC:
         raise BadMagic(f"message does not start with 'AM2' (got {magic!r})", offset=start)
-    opcode = op.decode("latin-1")
-    reader = _READERS.get(opcode)
-    if reader is None:
+    entry = _BY_BYTE.get(op)
+    if entry is None:
+        opcode = op.decode("latin-1")
         raise UnknownOpcode(f"unknown opcode {opcode!r} (0x{op[0]:02x})", opcode=opcode, offset=start + 3)
+    opcode, reader = entry
     r.opcode = opcode
     r.pos = start + 8
     try:
@@ -363,3 +378,4 @@ _READERS = {
     "h": _r_h, "G": _r_G, "g": _r_g, "c": _r_c, "i": _r_i, "M": _r_M, "m": _r_m, "e": _r_e, "A": _r_A,
     "a": _r_a, "x": _r_x,
 }
+_BY_BYTE = {op.encode("ascii"): (op, reader) for op, reader in _READERS.items()}

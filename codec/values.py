@@ -306,7 +306,11 @@ def _read_bool(r: Reader, lookup: Any, what: str) -> bool:
 
 
 def read_object_id(r: Reader, what: str = "object id") -> ObjectId:
-    first, second = QQ.unpack(r.raw(16, what))
+    pos = r.pos
+    if pos + 16 > r.end:
+        raise r._short(16, what)
+    r.pos = pos + 16
+    first, second = QQ.unpack_from(r.data, pos)
     oid = object.__new__(ObjectId)  # both halves are uint64 by construction
     object.__setattr__(oid, "first", first)
     object.__setattr__(oid, "second", second)
