@@ -47,6 +47,10 @@ ENCODE_MAX_DEPTH = 100
 
 
 class MapStyle(enum.Enum):
+    """Which writer's typing and key order maps follow (see the module doc)."""
+
+    __hash__ = object.__hash__  # members are singletons; Enum's own hash is a Python call per lookup
+
     DEFAULT = "default"
     PYTHON = "python"
     CPP = "cpp"
@@ -242,9 +246,12 @@ def write_map(buf: bytearray, value: Mapping[str, Any] | None, style: MapStyle =
     start = begin_sized(buf)
     buf += U32.pack(len(value))
     for key in ordered_keys(list(value), style):
-        if not isinstance(key, str):
+        if type(key) is not str and not isinstance(key, str):
             raise EncodeError(f"map keys must be str, not {type(key).__name__} ({key!r:.40})")
-        raw = utf8(key, "map key")
+        try:
+            raw = key.encode()
+        except UnicodeEncodeError:
+            raw = utf8(key, "map key")
         if len(raw) > 0xFF:
             raise EncodeError(f"map key {key[:40]!r}... is {len(raw)} bytes; a str8 key holds at most 255")
         buf.append(len(raw))

@@ -213,7 +213,10 @@ def utf8(text: str, what: str) -> bytes:
 
 
 def put_str8(buf: bytearray, text: str, what: str = "str8") -> None:
-    raw = utf8(text, what)
+    try:
+        raw = text.encode()
+    except UnicodeEncodeError:
+        raw = utf8(text, what)
     if len(raw) > 0xFF:
         raise EncodeError(f"{what} is {len(raw)} bytes of UTF-8; a str8 holds at most 255")
     buf.append(len(raw))
@@ -221,7 +224,10 @@ def put_str8(buf: bytearray, text: str, what: str = "str8") -> None:
 
 
 def put_str16(buf: bytearray, text: str, what: str = "str16") -> None:
-    raw = utf8(text, what)
+    try:
+        raw = text.encode()
+    except UnicodeEncodeError:
+        raw = utf8(text, what)
     if len(raw) > 0xFFFF:
         raise EncodeError(f"{what} is {len(raw)} bytes of UTF-8; a str16 holds at most 65535")
     buf += U16.pack(len(raw))
