@@ -245,7 +245,7 @@ def write_map(buf: bytearray, value: Mapping[str, Any] | None, style: MapStyle =
         raise EncodeError(f"an AMQP map needs a mapping, not {type(value).__name__}")
     start = begin_sized(buf)
     buf += U32.pack(len(value))
-    for key in ordered_keys(list(value), style):
+    for key in (value if style is MapStyle.DEFAULT else ordered_keys(list(value), style)):
         if type(key) is not str and not isinstance(key, str):
             raise EncodeError(f"map keys must be str, not {type(key).__name__} ({key!r:.40})")
         try:
@@ -387,11 +387,20 @@ def read_map(r: Reader, what: str = "map", allow_none: bool = False) -> dict[str
     outer_end, r.end = r.end, end
     r.check_count(count, 2, what, start)
     result: dict[str, Any] = {}
-    key_label, code_label = what + " key", what + " type code"
+    data = r.data
     for _ in range(count):
         kpos = r.pos
-        key = r.str8(key_label)
-        code = r.u8(code_label)
+        kend = kpos + 1 + data[kpos] if kpos < end else end
+        try:
+            if kend >= end:
+                raise IndexError
+            key = data[kpos + 1:kend].decode()
+            code = data[kend]
+            r.pos = kend + 1
+        except (IndexError, UnicodeDecodeError):  # read again, field by field, for the precise error
+            r.str8(what + " key")
+            r.u8(what + " type code")
+            raise InvalidValue(f"{what} entry runs past the map", opcode=r.opcode, offset=kpos) from None
         if key in result:
             raise InvalidValue(f"{what} has the key {key!r} twice", opcode=r.opcode, offset=kpos)
         try:

@@ -29,7 +29,7 @@ from .errors import (
 from .schema import ClassKey, ClassKind, EventClass, ObjectClass, SchemaMethod, read_class_key, read_schema
 from .schema import write_class_key as _key
 from .schema import write_schema as _schema
-from .values import SchemaLookup, read_object_id, read_properties, read_qmf, read_statistics
+from .values import SchemaLookup, layout, read_object_id, read_properties, read_statistics
 from .wire import DEFAULT_LIMITS, QQ, U32, U64, Limits, Reader, put_str8, put_str16
 
 MAGIC = b"AM2"
@@ -322,7 +322,7 @@ def _r_M(r, seq, schemas, methods):
     if method is None:
         raise UnknownMethod(f"class {key} has no method {name!r}", opcode="M", offset=mpos)
     start = r.pos
-    args = {a.name: read_qmf(r, a.type, schemas, a.label) for a in method.in_args}
+    args = (method.layouts.get("in") or layout(method, "in", method.in_args)).read(r, schemas)
     return _raw(msg.MethodRequest, seq=seq, object_id=oid, schema=schema, method=name, args=args,
                 payload=r.data[start:r.pos])
 
@@ -340,7 +340,7 @@ def _r_m(r, seq, schemas, methods):
             raise UnknownMethod(f"method response {seq} answers no pending call; its out-arguments cannot "
                                 "be read", opcode="m", offset=start)
     elif status == 0 or more:
-        out = {a.name: read_qmf(r, a.type, schemas, "out-" + a.label) for a in method.out_args}
+        out = (method.layouts.get("out") or layout(method, "out", method.out_args)).read(r, schemas)
     return _raw(msg.MethodResponse, seq=seq, status=status, text=text, method=method, out_args=out,
                 payload=r.data[start:r.pos])
 
@@ -352,7 +352,7 @@ def _r_e(r, seq, schemas, methods):
     severity = r.u8("event severity")
     schema = _schema_of(r, schemas, key, kpos, EventClass)
     start = r.pos
-    args = {a.name: read_qmf(r, a.type, schemas, "event " + a.label) for a in schema.arguments}
+    args = (schema.layouts.get("args") or layout(schema, "args", schema.arguments)).read(r, schemas)
     return _raw(msg.EventIndication, seq=seq, schema=schema, timestamp=timestamp, severity=severity,
                 arguments=args, payload=r.data[start:r.pos])
 

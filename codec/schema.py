@@ -238,6 +238,7 @@ class SchemaMethod:
     in_args: tuple[SchemaArgument, ...] = field(init=False, repr=False, compare=False)
     out_args: tuple[SchemaArgument, ...] = field(init=False, repr=False, compare=False)
     in_names: frozenset[str] = field(init=False, repr=False, compare=False)
+    layouts: dict[str, Any] = field(init=False, repr=False, compare=False)  # filled by codec.values
 
     KEYS: ClassVar[tuple[str, ...]] = ("name", "argCount", "desc")
 
@@ -256,6 +257,7 @@ class SchemaMethod:
         object.__setattr__(self, "in_args", tuple(a for a in args if a.is_in))
         object.__setattr__(self, "out_args", tuple(a for a in args if a.is_out))
         object.__setattr__(self, "in_names", frozenset(a.name for a in self.in_args))
+        object.__setattr__(self, "layouts", {})
 
 
 def _unique(items: Iterable[Any], what: str) -> None:
@@ -275,6 +277,7 @@ class ObjectClass:
     statistics: tuple[SchemaStatistic, ...] = ()
     methods: tuple[SchemaMethod, ...] = ()
     _methods: Mapping[str, SchemaMethod] = field(init=False, repr=False, compare=False)
+    layouts: dict[str, Any] = field(init=False, repr=False, compare=False)  # filled by codec.values
 
     kind: ClassVar[ClassKind] = ClassKind.OBJECT
 
@@ -292,6 +295,7 @@ class ObjectClass:
         _unique(self.properties + self.statistics, f"class {self.key.name!r} property/statistic")  # type: ignore[operator]
         _unique(self.methods, f"class {self.key.name!r} method")
         object.__setattr__(self, "_methods", {m.name: m for m in self.methods})
+        object.__setattr__(self, "layouts", {})
 
     def method(self, name: str) -> SchemaMethod | None:
         return self._methods.get(name)
@@ -308,6 +312,7 @@ class EventClass:
     key: ClassKey
     arguments: tuple[SchemaArgument, ...] = ()
 
+    layouts: dict[str, Any] = field(init=False, repr=False, compare=False)  # filled by codec.values
     kind: ClassVar[ClassKind] = ClassKind.EVENT
 
     def __post_init__(self) -> None:
@@ -321,6 +326,7 @@ class EventClass:
                 raise EncodeError("event arguments are SchemaArguments with dir=None")
         _unique(args, f"event {self.key.name!r} argument")
         object.__setattr__(self, "arguments", args)
+        object.__setattr__(self, "layouts", {})
 
 
 Schema = ObjectClass | EventClass

@@ -13,6 +13,7 @@ optional property equal to 0 is written without its presence bit; here presence 
 
 from __future__ import annotations
 
+import struct
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -403,7 +404,64 @@ def read_properties(r: Reader, schema: ObjectClass, lookup: SchemaLookup | None 
 
 
 def read_statistics(r: Reader, schema: ObjectClass, lookup: SchemaLookup | None = None) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for s in schema.statistics:  # a loop, not a comprehension: one stack frame less per nesting level
-        values[s.name] = read_qmf(r, s.type, lookup, s.label)
-    return values
+    found = schema.layouts.get("statistics") or layout(schema, "statistics", schema.statistics)
+    return found.read(r, lookup)
+
+
+# -- layouts: a schema's list of values, read in as few steps as possible --------------------------
+_FIXED_FORMATS = {1: "B", 2: "H", 3: "I", 4: "Q", 8: "q", 9: "Q", 11: "B", 12: "f", 13: "d", 16: "b", 17: "h",
+                  18: "i", 19: "q"}
+
+
+class ValueLayout:
+    """How a schema lays out a list of values (method arguments, event arguments, statistics).
+
+    Consecutive fixed-width numbers are read with one struct, the rest value by value; the layout
+    is worked out once per schema and kept in its `layouts`. Errors are the same as reading each
+    value with `read_qmf`: a run that does not fit is re-read value by value to find where."""
+
+    __slots__ = ("steps",)
+
+    def __init__(self, items: Any) -> None:
+        steps: list[tuple[Any, Any]] = []
+        run: list[tuple[str, int, str, int]] = []
+        fmt = ""
+        for name, tc, label in items:
+            if tc in _FIXED_FORMATS:
+                run.append((name, tc, label, struct.calcsize(">" + fmt)))
+                fmt += _FIXED_FORMATS[tc]
+                continue
+            if run:
+                steps.append((struct.Struct(">" + fmt), tuple(run)))
+                run, fmt = [], ""
+            steps.append((None, (name, tc, label)))
+        if run:
+            steps.append((struct.Struct(">" + fmt), tuple(run)))
+        self.steps = tuple(steps)
+
+    def read(self, r: Reader, lookup: SchemaLookup | None) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for st, part in self.steps:
+            if st is None:
+                name, tc, label = part
+                out[name] = read_qmf(r, tc, lookup, label)
+                continue
+            pos = r.pos
+            if pos + st.size > r.end:
+                for _name, tc, label, _ in part:  # raises Truncated at the value that does not fit
+                    read_qmf(r, tc, lookup, label)
+            r.pos = pos + st.size
+            for (name, tc, label, offset), v in zip(part, st.unpack_from(r.data, pos), strict=True):
+                if tc == 11:
+                    if v > 1:
+                        raise InvalidValue(f"{label}: BOOL byte is {v}; only 0 and 1 are booleans",
+                                           opcode=r.opcode, offset=pos + offset)
+                    v = v == 1
+                out[name] = v
+        return out
+
+
+def layout(owner: Any, which: str, parts: Any) -> ValueLayout:
+    """Builds and keeps the layout of `parts` (statistics or arguments) in `owner.layouts[which]`."""
+    found = owner.layouts[which] = ValueLayout(tuple((p.name, p.type, p.label) for p in parts))
+    return found
