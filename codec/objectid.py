@@ -7,23 +7,28 @@ comparisons); the broker compares all 128 bits, and so does `==` here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import EncodeError
 
 _U64 = 2**64 - 1
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class ObjectId:
+class _ObjectIdFields(NamedTuple):
     first: int
     second: int
 
-    def __post_init__(self) -> None:
-        for name in ("first", "second"):
-            v = getattr(self, name)
+
+class ObjectId(_ObjectIdFields):
+    """A tuple of the two uint64 halves, so hashing and comparing ids run in C."""
+
+    __slots__ = ()
+
+    def __new__(cls, first: int, second: int) -> ObjectId:
+        for name, v in (("first", first), ("second", second)):
             if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= _U64:
                 raise EncodeError(f"ObjectId.{name} must be a uint64, not {v!r}")
+        return super().__new__(cls, int(first), int(second))
 
     @classmethod
     def make(cls, *, flags: int = 0, sequence: int = 0, broker_bank: int = 1, agent_bank: int = 0,

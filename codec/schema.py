@@ -13,7 +13,7 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from . import amqptypes as t
 from .amqp import MapStyle, read_map, write_map
@@ -107,19 +107,25 @@ def _extra_ok(obj: Any, known: tuple[str, ...]) -> None:
     object.__setattr__(obj, "extra", MappingProxyType(dict(obj.extra)))
 
 
-@dataclass(frozen=True, slots=True)
-class ClassKey:
-    """(package, class name, hash): the triple that names a class on the wire."""
-
+class _ClassKeyFields(NamedTuple):
     package: str
     name: str
     hash: bytes
 
-    def __post_init__(self) -> None:
-        _str8_ok(self.package, "package name")
-        _str8_ok(self.name, "class name")
-        if not isinstance(self.hash, bytes) or len(self.hash) != 16:
-            raise EncodeError(f"class hash must be 16 bytes, not {self.hash!r:.60}")
+
+class ClassKey(_ClassKeyFields):
+    """(package, class name, hash): the triple that names a class on the wire.
+
+    A tuple, so that hashing and comparing it (every schema lookup does both) run in C."""
+
+    __slots__ = ()
+
+    def __new__(cls, package: str, name: str, hash: bytes) -> ClassKey:
+        _str8_ok(package, "package name")
+        _str8_ok(name, "class name")
+        if not isinstance(hash, bytes) or len(hash) != 16:
+            raise EncodeError(f"class hash must be 16 bytes, not {hash!r:.60}")
+        return super().__new__(cls, package, name, bytes(hash))
 
     def __str__(self) -> str:
         return f"{self.package}:{self.name}({self.hash.hex()})"
@@ -422,11 +428,8 @@ def write_schema(buf: bytearray, schema: Schema, style: MapStyle = MapStyle.DEFA
 
 # -- reading --------------------------------------------------------------------------------------
 def read_class_key(r: Reader) -> ClassKey:
-    key = object.__new__(ClassKey)  # a str8 and 16 raw bytes always make a valid key
-    object.__setattr__(key, "package", r.str8("package name"))
-    object.__setattr__(key, "name", r.str8("class name"))
-    object.__setattr__(key, "hash", r.raw(16, "class hash"))
-    return key
+    # a str8 and 16 raw bytes always make a valid key: no need to check them again
+    return tuple.__new__(ClassKey, (r.str8("package name"), r.str8("class name"), r.raw(16, "class hash")))
 
 
 class _Fields:

@@ -311,11 +311,7 @@ def read_object_id(r: Reader, what: str = "object id") -> ObjectId:
     if pos + 16 > r.end:
         raise r._short(16, what)
     r.pos = pos + 16
-    first, second = QQ.unpack_from(r.data, pos)
-    oid = object.__new__(ObjectId)  # both halves are uint64 by construction
-    object.__setattr__(oid, "first", first)
-    object.__setattr__(oid, "second", second)
-    return oid
+    return tuple.__new__(ObjectId, QQ.unpack_from(r.data, pos))  # two uint64s: valid by construction
 
 
 _QMF_READERS: dict[int, Callable[[Reader, Any, str], Any]] = {
