@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from . import amqptypes as t
@@ -256,11 +256,62 @@ def write_map(buf: bytearray, value: Mapping[str, Any] | None, style: MapStyle =
             raise EncodeError(f"map key {key[:40]!r}... is {len(raw)} bytes; a str8 key holds at most 255")
         buf.append(len(raw))
         buf += raw
-        item = value[key]
-        code = code_for(item, style)
-        buf.append(code)
-        write_value(buf, code, item, style, depth)
+        write_field(buf, value[key], style, depth)
     end_sized(buf, start)
+
+
+def write_field(buf: bytearray, item: Any, style: MapStyle = MapStyle.DEFAULT, depth: int = 0) -> None:
+    """A type code and a value, as map entries and list items carry them."""
+    plain = _PLAIN_FIELDS.get(type(item)) if style is MapStyle.DEFAULT else None
+    if plain is not None and plain(buf, item):
+        return
+    code = code_for(item, style)
+    buf.append(code)
+    write_value(buf, code, item, style, depth)
+
+
+def _plain_int(buf: bytearray, item: int) -> bool:
+    if not _INT64[0] <= item <= _INT64[1]:
+        return False  # uint64 or too large: code_for decides
+    buf.append(0x31)
+    buf += I64.pack(item)
+    return True
+
+
+def _plain_str(buf: bytearray, item: str) -> bool:
+    try:
+        raw = item.encode()
+    except UnicodeEncodeError:
+        return False  # write_value names the problem
+    if len(raw) > 0xFFFF:
+        return False
+    buf.append(0x95)
+    buf += U16.pack(len(raw))
+    buf += raw
+    return True
+
+
+def _plain_float(buf: bytearray, item: float) -> bool:
+    buf.append(0x33)
+    buf += F64.pack(item)
+    return True
+
+
+def _plain_bool(buf: bytearray, item: bool) -> bool:
+    buf.append(0x08)
+    buf.append(1 if item else 0)
+    return True
+
+
+def _plain_none(buf: bytearray, item: None) -> bool:
+    buf.append(0xF0)
+    return True
+
+
+# The default rule for the exact built-in types, written in one step (anything else: code_for).
+_PLAIN_FIELDS: dict[type, Callable[[bytearray, Any], bool]] = {
+    int: _plain_int, str: _plain_str, float: _plain_float, bool: _plain_bool, type(None): _plain_none,
+}
 
 
 def write_list(buf: bytearray, value: list[Any] | tuple[Any, ...] | None, style: MapStyle = MapStyle.DEFAULT,
@@ -275,9 +326,7 @@ def write_list(buf: bytearray, value: list[Any] | tuple[Any, ...] | None, style:
     start = begin_sized(buf)
     buf += U32.pack(len(value))
     for item in value:
-        code = code_for(item, style)
-        buf.append(code)
-        write_value(buf, code, item, style, depth)
+        write_field(buf, item, style, depth)
     end_sized(buf, start)
 
 

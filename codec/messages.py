@@ -18,7 +18,7 @@ from .amqp import MapStyle
 from .errors import EncodeError
 from .objectid import ObjectId
 from .schema import STYLED_TYPECODES, ClassKey, ClassKind, EventClass, ObjectClass, Schema, SchemaMethod
-from .values import write_properties, write_qmf, write_statistics
+from .values import QMF_WRITERS, write_properties, write_statistics
 from .wire import check_int, utf8
 
 U32_MAX = 2**32 - 1
@@ -274,7 +274,7 @@ class MethodRequest(Message):
         buf = bytearray()
         for a in m.in_args:
             try:
-                write_qmf(buf, a.type, self.args[a.name], style)
+                QMF_WRITERS[a.type](buf, self.args[a.name], style, 0)
             except EncodeError as exc:
                 raise EncodeError(f"method {m.name!r} argument {a.name!r}: {exc.reason}") from None
         return buf
@@ -336,7 +336,7 @@ class MethodResponse(Message):
                               f"unknown {extra}")
         for a in self.method.out_args:
             try:
-                write_qmf(buf, a.type, self.out_args[a.name], style)
+                QMF_WRITERS[a.type](buf, self.out_args[a.name], style, 0)
             except EncodeError as exc:
                 raise EncodeError(f"method {self.method.name!r} out-argument {a.name!r}: {exc.reason}") from None
         return buf
@@ -379,7 +379,7 @@ class EventIndication(Message):
         buf = bytearray()
         for a in self.schema.arguments:
             try:
-                write_qmf(buf, a.type, self.arguments[a.name], style)
+                QMF_WRITERS[a.type](buf, self.arguments[a.name], style, 0)
             except EncodeError as exc:
                 raise EncodeError(f"event argument {a.name!r}: {exc.reason}") from None
         return buf

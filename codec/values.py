@@ -109,7 +109,7 @@ def _type_error(tc: int, value: object, want: str) -> EncodeError:
 
 def write_qmf(buf: bytearray, tc: int, value: Any, style: MapStyle = MapStyle.DEFAULT, depth: int = 0) -> None:
     """Writes `value` laid out as QMF typecode `tc` (no type byte)."""
-    writer = _QMF_WRITERS.get(tc)
+    writer = QMF_WRITERS.get(tc)
     if writer is None:
         raise EncodeError(f"{tc!r} is not a QMF typecode (1-4, 6-22)")
     writer(buf, value, style, depth)
@@ -224,7 +224,7 @@ def _write_object(buf: bytearray, value: Any, style: MapStyle, depth: int) -> No
         raise _type_error(20, value, "an Unmanaged object or a Tagged value")
 
 
-_QMF_WRITERS: dict[int, QmfWriter] = {
+QMF_WRITERS: dict[int, QmfWriter] = {
     **{tc: _int_writer(tc) for tc in _INTS},
     6: _text_writer(6), 7: _text_writer(7), 10: _w_ref, 11: _w_bool, 12: _float_writer(12),
     13: _float_writer(13), 14: _w_uuid, 15: _w_map, 21: _w_list,
@@ -258,7 +258,7 @@ def write_properties(buf: bytearray, schema: ObjectClass, values: Mapping[str, A
             continue
         known += 1
         try:
-            write_qmf(buf, p.type, v, style, depth)
+            QMF_WRITERS[p.type](buf, v, style, depth)  # schema typecodes are checked when built
         except EncodeError as exc:
             raise EncodeError(f"property {p.name!r}: {exc.reason}") from None
     if known != sum(1 for v in values.values() if v is not None):
@@ -275,7 +275,7 @@ def write_statistics(buf: bytearray, schema: ObjectClass, values: Mapping[str, A
         if s.name not in values:
             raise EncodeError(f"class {schema.key.name!r} statistic {s.name!r} has no value")
         try:
-            write_qmf(buf, s.type, values[s.name], style, depth)
+            QMF_WRITERS[s.type](buf, values[s.name], style, depth)
         except EncodeError as exc:
             raise EncodeError(f"statistic {s.name!r}: {exc.reason}") from None
     if len(values) != len(schema.statistics):
