@@ -19,6 +19,7 @@ writer could not write (an int past int64 for the Python console) follows the de
 from __future__ import annotations
 
 import enum
+import struct
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -44,6 +45,7 @@ from .wire import (
 )
 
 ENCODE_MAX_DEPTH = 100
+_SIZE_COUNT = struct.Struct(">II")
 
 
 class MapStyle(enum.Enum):
@@ -352,6 +354,12 @@ _FIXED_READ = {0x01: I8, 0x11: I16, 0x12: U16, 0x21: I32, 0x22: U32, 0x31: I64, 
 
 def read_value(r: Reader, code: int, what: str = "value") -> Any:
     """Reads one AMQP value of type `code`, lossless (see the module doc of `codec.amqptypes`)."""
+    if code == 0x95:  # the commonest first: str16, int64, double
+        return r.str16(what)
+    if code == 0x31:
+        return r._fixed(I64, what)
+    if code == 0x33:
+        return r._fixed(F64, what)
     st = _FIXED_READ.get(code)
     if st is not None:
         v = r._fixed(st, what)
@@ -360,8 +368,6 @@ def read_value(r: Reader, code: int, what: str = "value") -> Any:
         if code == 0x32 and v > _INT64[1]:
             return v
         return _INT_RANGES[code](v)
-    if code == 0x95:
-        return r.str16(what)
     if code == 0x90:
         return r.vbin16(what)
     if code == 0x08:
@@ -372,8 +378,6 @@ def read_value(r: Reader, code: int, what: str = "value") -> Any:
         return b == 1
     if code == 0x02:
         return t.UInt8(r.u8(what))
-    if code == 0x33:
-        return r.f64(what)
     if code == 0x23:
         return t.Float32(r.f32(what))
     if code == 0xA8:
@@ -411,6 +415,11 @@ def read_value(r: Reader, code: int, what: str = "value") -> Any:
 def _sized(r: Reader, what: str) -> tuple[int, int, int]:
     """Reads a uint32 size and count; returns (start offset, end of the value, count)."""
     start = r.pos
+    if start + 8 <= r.end:  # both fields at once when the value fits; else field by field, for the error
+        size, count = _SIZE_COUNT.unpack_from(r.data, start)
+        if size >= 4 and start + 4 + size <= r.end:
+            r.pos = start + 8
+            return start, start + 4 + size, count
     size = r.u32(what + " size")
     if size < 4:
         raise InvalidValue(f"{what} size {size} cannot hold its 4-byte count", opcode=r.opcode, offset=start)
