@@ -155,7 +155,8 @@ def decode_body(body: bytes, *, schemas: SchemaLookup | None = None, methods: Me
     r = _reader(body, limits)
     out = []
     while r.pos < r.end:
-        _count(r, len(out))
+        if len(out) >= limits.max_messages:
+            _too_many(r)
         out.append(_read_one(r, schemas, methods))
     return out
 
@@ -167,7 +168,8 @@ def iter_messages(body: bytes, *, schemas: SchemaLookup | None = None, methods: 
     r = _reader(body, limits)
     count = 0
     while r.pos < r.end:
-        _count(r, count)
+        if count >= limits.max_messages:
+            _too_many(r)
         count += 1
         yield _read_one(r, schemas, methods)
 
@@ -182,9 +184,8 @@ def _reader(body: bytes, limits: Limits) -> Reader:
     return Reader(body, limits)
 
 
-def _count(r: Reader, count: int) -> None:
-    if count >= r.limits.max_messages:
-        raise LimitExceeded(f"body holds more than {r.limits.max_messages} messages", offset=r.pos)
+def _too_many(r: Reader) -> None:
+    raise LimitExceeded(f"body holds more than {r.limits.max_messages} messages", offset=r.pos)
 
 
 def _read_one(r: Reader, schemas: SchemaLookup | None, methods: MethodLookup | None) -> msg.Message:

@@ -264,7 +264,7 @@ class MethodRequest(Message):
 
     def write_args(self, style: MapStyle) -> bytearray:
         m = self.schema_method()
-        if not isinstance(self.args, Mapping):
+        if type(self.args) is not dict and not isinstance(self.args, Mapping):
             raise EncodeError("MethodRequest.args must be a mapping of argument name to value")
         if self.args.keys() != m.in_names:
             names = [a.name for a in m.in_args]
@@ -326,7 +326,7 @@ class MethodResponse(Message):
             return buf
         if self.method is None:
             raise EncodeError("MethodResponse.out_args need the method (its schema) to be written")
-        if not isinstance(self.out_args, Mapping):
+        if type(self.out_args) is not dict and not isinstance(self.out_args, Mapping):
             raise EncodeError("MethodResponse.out_args must be a mapping of argument name to value")
         names = [a.name for a in self.method.out_args]
         if set(self.out_args) != set(names):
@@ -371,7 +371,7 @@ class EventIndication(Message):
         return self.schema.key
 
     def write_args(self, style: MapStyle) -> bytearray:
-        if not isinstance(self.arguments, Mapping):
+        if type(self.arguments) is not dict and not isinstance(self.arguments, Mapping):
             raise EncodeError("EventIndication.arguments must be a mapping of argument name to value")
         names = [a.name for a in self.schema.arguments]
         if set(self.arguments) != set(names):

@@ -236,7 +236,7 @@ QMF_WRITERS: dict[int, QmfWriter] = {
 def write_properties(buf: bytearray, schema: ObjectClass, values: Mapping[str, Any],
                      style: MapStyle = MapStyle.DEFAULT, depth: int = 0) -> None:
     """Presence mask (one bit per optional property, LSB first), then the present properties."""
-    if not isinstance(values, Mapping):
+    if type(values) is not dict and not isinstance(values, Mapping):
         raise EncodeError("properties must be a mapping of name to value")
     known = 0
     mask = bits = 0
@@ -269,7 +269,7 @@ def write_properties(buf: bytearray, schema: ObjectClass, values: Mapping[str, A
 def write_statistics(buf: bytearray, schema: ObjectClass, values: Mapping[str, Any],
                      style: MapStyle = MapStyle.DEFAULT, depth: int = 0) -> None:
     """Every statistic, in schema order; none is optional."""
-    if not isinstance(values, Mapping):
+    if type(values) is not dict and not isinstance(values, Mapping):
         raise EncodeError("statistics must be a mapping of name to value")
     for s in schema.statistics:
         if s.name not in values:
