@@ -220,8 +220,8 @@ def _read_one(r: Reader, schemas: SchemaLookup | None, methods: MethodLookup | N
 def _raw(cls: type, **fields: object) -> msg.Message:
     """Builds a decoded message without re-running its checks: the reader has made them."""
     m = _new(cls)
-    for k in fields:
-        _set(m, k, fields[k])
+    for k, v in fields.items():
+        _set(m, k, v)
     return m
 
 

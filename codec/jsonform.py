@@ -24,7 +24,7 @@ from typing import Any
 
 from . import amqptypes as t
 from . import messages as msg
-from .amqp import MapStyle
+from .amqp import MapStyle, code_for
 from .body import encode, iter_messages
 from .errors import CodecError, EncodeError
 from .objectid import ObjectId
@@ -124,7 +124,7 @@ def _typed_from_json(v: Mapping[str, Any], style: MapStyle) -> Any:
     if code == 0xAA:
         items = [amqp_from_json(i, style) for i in x]
         element = v.get("element")
-        ecode = AMQP_NAMES[element] if element else (t_code(items[0], style) if items else 0xF0)
+        ecode = AMQP_NAMES[element] if element else (code_for(items[0], style) if items else 0xF0)
         return t.Array(ecode, items)
     if code == 0xF0:
         return None
@@ -148,12 +148,6 @@ def _typed_from_json(v: Mapping[str, Any], style: MapStyle) -> Any:
             return cls(_hash(x))
         return cls(x.encode("utf-8") if isinstance(x, str) else bytes(x))
     return cls(x)
-
-
-def t_code(value: Any, style: MapStyle) -> int:
-    from .amqp import code_for
-
-    return code_for(value, style)
 
 
 class _Registry:
