@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from .amqp import MapStyle
+from .amqp import MapStyle, write_map
 from .errors import EncodeError
 from .objectid import ObjectId
 from .schema import STYLED_TYPECODES, ClassKey, ClassKind, EventClass, ObjectClass, Schema, SchemaMethod
@@ -184,9 +184,7 @@ class GetQuery(Message):
         _seq(self)
         if not isinstance(self.query, Mapping):
             raise EncodeError("GetQuery.query must be a mapping")
-        from .amqp import write_map  # validation is a dry-run write; the map is small
-
-        write_map(bytearray(), self.query, MapStyle.DEFAULT)
+        write_map(bytearray(), self.query, MapStyle.DEFAULT)  # validation is a dry-run write of a small map
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

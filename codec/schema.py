@@ -306,10 +306,6 @@ class ObjectClass:
     def method(self, name: str) -> SchemaMethod | None:
         return self._methods.get(name)
 
-    @property
-    def optional_properties(self) -> tuple[SchemaProperty, ...]:
-        return tuple(p for p in self.properties if p.optional)
-
 
 @dataclass(frozen=True, slots=True)
 class EventClass:

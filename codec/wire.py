@@ -127,23 +127,10 @@ class Reader:
     def u64(self, what: str = "uint64") -> int:
         return self._fixed(U64, what)
 
-    def i8(self, what: str = "int8") -> int:
-        return self._fixed(I8, what)
-
-    def i16(self, what: str = "int16") -> int:
-        return self._fixed(I16, what)
-
-    def i32(self, what: str = "int32") -> int:
-        return self._fixed(I32, what)
-
-    def i64(self, what: str = "int64") -> int:
-        return self._fixed(I64, what)
 
     def f32(self, what: str = "float") -> float:
         return self._fixed(F32, what)
 
-    def f64(self, what: str = "double") -> float:
-        return self._fixed(F64, what)
 
     def raw(self, n: int, what: str) -> bytes:
         pos = self.pos
@@ -157,14 +144,8 @@ class Reader:
         return uuid.UUID(bytes=self.raw(16, what))
 
     # -- length-prefixed -----------------------------------------------------------------------
-    def vbin8(self, what: str = "vbin8") -> bytes:
-        return self.raw(self.u8(what + " length"), what)
-
     def vbin16(self, what: str = "vbin16") -> bytes:
         return self.raw(self._fixed(U16, what + " length"), what)
-
-    def vbin32(self, what: str = "vbin32") -> bytes:
-        return self.raw(self._fixed(U32, what + " length"), what)
 
     def text(self, raw: bytes, what: str, offset: int, encoding: str = "utf-8") -> str:
         try:
@@ -231,13 +212,6 @@ def put_str16(buf: bytearray, text: str, what: str = "str16") -> None:
     if len(raw) > 0xFFFF:
         raise EncodeError(f"{what} is {len(raw)} bytes of UTF-8; a str16 holds at most 65535")
     buf += U16.pack(len(raw))
-    buf += raw
-
-
-def put_vbin(buf: bytearray, raw: bytes, width: int, what: str) -> None:
-    if len(raw) >= 1 << (8 * width):
-        raise EncodeError(f"{what} is {len(raw)} bytes; its {8 * width}-bit length cannot say so")
-    buf += len(raw).to_bytes(width, "big")
     buf += raw
 
 
