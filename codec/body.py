@@ -207,14 +207,17 @@ def _read_one(r: Reader, schemas: SchemaLookup | None, methods: MethodLookup | N
     r.pos = start + 8
     try:
         return reader(r, seq, schemas, methods)
-    except CodecError:
+    except CodecError as exc:
+        exc.seq = seq
         raise
     except (EncodeError, ValueError, TypeError) as exc:  # a decoded field the message type refused
-        raise InvalidValue(f"invalid {opcode!r} message: {exc}", opcode=opcode, offset=start) from None
+        err: CodecError = InvalidValue(f"invalid {opcode!r} message: {exc}", opcode=opcode, offset=start)
     except RecursionError:
-        raise LimitExceeded("value nested too deeply", opcode=opcode, offset=r.pos) from None
+        err = LimitExceeded("value nested too deeply", opcode=opcode, offset=r.pos)
     except MemoryError:
-        raise LimitExceeded("value too large to hold in memory", opcode=opcode, offset=r.pos) from None
+        err = LimitExceeded("value too large to hold in memory", opcode=opcode, offset=r.pos)
+    err.seq = seq
+    raise err from None
 
 
 def _raw(cls: type, **fields: object) -> msg.Message:

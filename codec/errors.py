@@ -43,6 +43,7 @@ class CodecError(Exception):
 
     status: int = STATUS_PARAMETER_INVALID
     code: int = COMPLETE_FAILED
+    seq: int | None = None  # the sequence number of the message being read, once its header was read
 
     def __init__(self, reason: str, *, opcode: str | None = None, offset: int | None = None) -> None:
         self.reason = reason

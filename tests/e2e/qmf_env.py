@@ -1,0 +1,122 @@
+"""Real processes for end-to-end tests: a RabbitMQ vhost of their own, the broker role, agents.
+
+Each `QmfEnv` gets a fresh vhost on the local RabbitMQ, so tests that restart the broker role or
+flood an agent cannot disturb each other, and everything they declared vanishes with the vhost.
+Processes are started with the interpreter running the tests and killed at the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import IO
+
+import pika
+
+REPO = Path(__file__).resolve().parents[2]
+AMQP_HOST = os.environ.get("QMF_TEST_HOST", "127.0.0.1")
+AMQP_PORT = int(os.environ.get("QMF_TEST_PORT", "5672"))
+EXAMPLE_AGENT = REPO / "examples" / "qmf_agent.py"
+
+
+def check_rabbitmq(host: str = AMQP_HOST, port: int = AMQP_PORT) -> None:
+    """Fails loudly (never skips) when RabbitMQ cannot be reached: `./run test` starts it."""
+    try:
+        conn = pika.BlockingConnection(pika.ConnectionParameters(host, port, connection_attempts=1,
+                                                                 socket_timeout=5))
+        conn.close()
+    except Exception as exc:
+        raise RuntimeError(f"RabbitMQ is not reachable at {host}:{port} ({exc!r}); these tests need it. "
+                           "`./run test` installs and starts it; or run `rabbitmq-server -detached`.") from exc
+
+
+def rabbitmqctl(*args: str, node: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    cmd = ["rabbitmqctl", *(["-n", node] if node else []), *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=check)
+
+
+class Proc:
+    """A child process whose stdout is read line by line."""
+
+    def __init__(self, args: list[str], name: str, env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.args = args
+        self.popen = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                      cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
+        assert self.popen.stdout is not None
+        self.stdout: IO[str] = self.popen.stdout
+        self.lines: list[str] = []
+
+    def wait_for(self, prefix: str, timeout: float = 30.0) -> str:
+        """The first stdout line starting with `prefix`; fails with everything the process said."""
+        deadline = time.monotonic() + timeout
+        os.set_blocking(self.stdout.fileno(), False)
+        buf = ""
+        while time.monotonic() < deadline:
+            chunk = self.stdout.read()
+            if chunk:
+                buf += chunk
+                while "\n" in buf:
+                    line, buf = buf.split("\n", 1)
+                    self.lines.append(line)
+                    if line.startswith(prefix):
+                        return line
+            elif self.popen.poll() is not None:
+                break
+            else:
+                time.sleep(0.02)
+        raise RuntimeError(f"{self.name} did not print {prefix!r} within {timeout} s "
+                           f"(exit code {self.popen.poll()}); it printed:\n" + "\n".join(self.lines + [buf]))
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(10)
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(10)
+
+    def stop(self) -> None:
+        self.kill(signal.SIGTERM)
+
+
+class QmfEnv:
+    """A vhost, a state folder, and the processes started in them."""
+
+    def __init__(self, tmp: Path, host: str = AMQP_HOST, port: int = AMQP_PORT, node: str | None = None) -> None:
+        check_rabbitmq(host, port)
+        self.vhost = f"qmf-test-{uuid.uuid4().hex[:10]}"
+        self.node = node
+        rabbitmqctl("add_vhost", self.vhost, node=node)
+        rabbitmqctl("set_permissions", "-p", self.vhost, "guest", ".*", ".*", ".*", node=node)
+        self.url = f"amqp://guest:guest@{host}:{port}/{self.vhost}"
+        self.tmp = tmp
+        self.procs: list[Proc] = []
+        self.broker_role: Proc | None = None
+
+    def start_broker_role(self, heartbeat: float = 1.0) -> Proc:
+        p = Proc([sys.executable, "-m", "qmf.broker_role", "--url", self.url, "--state-dir",
+                  str(self.tmp / "broker-role"), "--heartbeat", str(heartbeat)], "qmf-broker")
+        self.procs.append(p)
+        p.wait_for("qmf-broker ready")
+        self.broker_role = p
+        return p
+
+    def start_agent(self, name: str, *extra: str, heartbeat: float = 1.0) -> Proc:
+        p = Proc([sys.executable, str(EXAMPLE_AGENT), "--name", name, "--url", self.url, "--state-dir",
+                  str(self.tmp / "agents"), "--heartbeat", str(heartbeat), *extra], f"agent {name}")
+        self.procs.append(p)
+        p.wait_for("ready ")
+        return p
+
+    def close(self) -> None:
+        for p in self.procs:
+            p.kill()
+        rabbitmqctl("delete_vhost", self.vhost, node=self.node, check=False)
