@@ -298,3 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"qmf-broker: {exc}", flush=True)
         return 1
     return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

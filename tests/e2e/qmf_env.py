@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -52,27 +53,34 @@ class Proc:
         assert self.popen.stdout is not None
         self.stdout: IO[str] = self.popen.stdout
         self.lines: list[str] = []
+        self._cond = threading.Condition()
+        self._done = False
+        threading.Thread(target=self._read, daemon=True).start()
 
-    def wait_for(self, prefix: str, timeout: float = 30.0) -> str:
-        """The first stdout line starting with `prefix`; fails with everything the process said."""
+    def _read(self) -> None:
+        for line in self.stdout:
+            with self._cond:
+                self.lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self._done = True
+            self._cond.notify_all()
+
+    def wait_for(self, prefix: str, timeout: float = 30.0, start: int = 0) -> str:
+        """The first stdout line (from line `start` on) starting with `prefix`; fails with
+        everything the process said."""
         deadline = time.monotonic() + timeout
-        os.set_blocking(self.stdout.fileno(), False)
-        buf = ""
-        while time.monotonic() < deadline:
-            chunk = self.stdout.read()
-            if chunk:
-                buf += chunk
-                while "\n" in buf:
-                    line, buf = buf.split("\n", 1)
-                    self.lines.append(line)
+        with self._cond:
+            while True:
+                for line in self.lines[start:]:
                     if line.startswith(prefix):
                         return line
-            elif self.popen.poll() is not None:
-                break
-            else:
-                time.sleep(0.02)
+                left = deadline - time.monotonic()
+                if left <= 0 or self._done:
+                    break
+                self._cond.wait(min(left, 0.2))
         raise RuntimeError(f"{self.name} did not print {prefix!r} within {timeout} s "
-                           f"(exit code {self.popen.poll()}); it printed:\n" + "\n".join(self.lines + [buf]))
+                           f"(exit code {self.popen.poll()}); it printed:\n" + "\n".join(self.lines))
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.popen.poll() is None:
