@@ -19,11 +19,11 @@ from typing import Any
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from codec import Typecode as T  # noqa: E402
-from qmf.agent import Agent  # noqa: E402
-from qmf.errors import MethodError  # noqa: E402
-from qmf.schemas import Property, Statistic, arg, event_class, method, object_class  # noqa: E402
-from qmf.transport import DEFAULT_URL  # noqa: E402
+from codec import Typecode as T
+from qmf.agent import Agent
+from qmf.errors import MethodError
+from qmf.schemas import Property, Statistic, arg, event_class, method, object_class
+from qmf.transport import DEFAULT_URL
 
 PACKAGE = "org.example.demo"
 

@@ -12,7 +12,7 @@ from qmf_env import QmfEnv
 
 from codec import ClassKey, ObjectId, QmfArray
 from qmf.console import AgentChange, Console, Event, Indication
-from qmf.errors import MethodError, Timeout
+from qmf.errors import CommandError, MethodError, Timeout
 from qmf.sync import Console as SyncConsole
 
 
@@ -68,8 +68,7 @@ def test_unknown_schema_is_a_clear_error(qmf_env: QmfEnv) -> None:
     async def go():
         c = await _console(qmf_env)
         try:
-            from qmf.errors import CommandError
-            with pytest.raises(CommandError, match="Schema not available|Class key not found|Package not found"):
+            with pytest.raises(CommandError, match=r"Schema not available|Class key not found|Package not found"):
                 await c.schema(ClassKey("org.example.demo", "nope", bytes(16)))
             with pytest.raises(CommandError, match="Package not found"):
                 await c.schema(ClassKey("no.such", "nope", bytes(16)), "demo1")
@@ -102,7 +101,8 @@ def test_get_objects_properties_and_statistics(qmf_env: QmfEnv) -> None:
 EVERY = {
     "u8": 255, "u16": 65535, "u32": 2**32 - 1, "u64": 2**64 - 1, "sstr": "short ✓", "lstr": "long " * 100,
     "abstime": 1_700_000_000_123_456_789, "deltatime": 5_000_000_000, "ref": ObjectId.make(agent_bank=10, object=7),
-    "bool": True, "float": 1.5, "double": math.pi, "uuid": uuid.UUID(int=12345), "map": {"a": 1, "b": [1, "x"], "c": None},
+    "bool": True, "float": 1.5, "double": math.pi, "uuid": uuid.UUID(int=12345),
+    "map": {"a": 1, "b": [1, "x"], "c": None},
     "s8": -128, "s16": -32768, "s32": -2**31, "s64": -2**63, "list": [1, "two", 3.0, None, {"k": b"v"}],
     "array": QmfArray([1, 2, 3], typecode=4),
 }
