@@ -42,6 +42,7 @@ from codec import (
     Schema,
     SchemaMethod,
     SchemaRequest,
+    UnknownMethod,
     UnknownSchema,
     encode,
     iter_messages,
@@ -405,6 +406,9 @@ class Console:
                 self._spawn(self._decode_later(d, exc.key, pend))
             else:
                 self.counters["undecodable"] += 1
+            return
+        except UnknownMethod as exc:  # an 'm' for a call that is no longer pending: a late reply
+            self.counters["dropped" if exc.opcode == "m" else "undecodable"] += 1
             return
         except DecodeError as exc:
             self.counters["undecodable"] += 1

@@ -144,8 +144,11 @@ def test_method_errors_have_status_and_text(qmf_env: QmfEnv) -> None:
                 await c.call(gone, "echo", "x")
             assert e.value.status == 1 and "999" in e.value.text
             with pytest.raises(Timeout):
-                await c.call(alpha, "sleep", 3.0, timeout=0.5)
+                await c.call(alpha, "sleep", 1.5, timeout=0.5)
             assert await c.call(alpha, "sleep", 0.2) == {"slept": 0.2}
+            await asyncio.sleep(1.3)  # the late reply to the first sleep arrives: dropped, counted
+            assert c.counters["dropped"] >= 1
+            assert await c.call(alpha, "echo", "after") == {"reply": "after"}
         finally:
             await c.close()
     run(go())
