@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import itertools
 import json
@@ -20,6 +21,7 @@ import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +54,22 @@ from .transport import DEFAULT_URL, Connection, Delivery
 
 log = logging.getLogger("qmf.agent")
 
-MethodHandler = Callable[[ManagedObject, str, dict[str, Any]], Mapping[str, Any] | Awaitable[Any] | None]
+MethodHandler = Callable[..., Mapping[str, Any] | Awaitable[Any] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class CallContext:
+    """What a handler registered with `context=True` learns about the request beyond its arguments:
+    the AMQP properties the caller set (headers carry signatures, request ids, deadlines)."""
+
+    seq: int
+    headers: Mapping[str, Any]
+    reply_to: str | None
+    message_id: str | None
+    routing_key: str
+    body: bytes
+    deadline_ms: int | None
+    redelivered: bool
 
 
 class Agent(Endpoint):
@@ -81,7 +98,7 @@ class Agent(Endpoint):
         self.boot_sequence = (state.get("boot_sequence", 0) % 4095) + 1
         self.attached = asyncio.Event()
         self.handlers.update({"M": self._on_M, "a": self._on_a, "x": self._on_x, "z": _ignore})
-        self._handlers_by_class: dict[Any, tuple[MethodHandler, bool]] = {}
+        self._handlers_by_class: dict[Any, tuple[MethodHandler, bool, bool]] = {}
         self._numbers = itertools.count(1)
         self._attach_seq = itertools.count(1)
         self._attach_wait: dict[int, asyncio.Future[tuple[int, int]]] = {}
@@ -91,17 +108,20 @@ class Agent(Endpoint):
         self._started = False
 
     # -- what the application declares -----------------------------------------------------------
-    def register(self, schema: Schema, handler: MethodHandler | None = None, *, blocking: bool = False) -> None:
-        """Adds an object or event class; `handler` answers the methods of every object of it."""
+    def register(self, schema: Schema, handler: MethodHandler | None = None, *, blocking: bool = False,
+                 context: bool = False) -> None:
+        """Adds an object or event class; `handler` answers the methods of every object of it
+        (`handler(obj, method, args)`, or `handler(obj, method, args, ctx)` with `context=True`)."""
         new = self.registry.add(schema)
         if handler is not None:
-            self._handlers_by_class[schema.key] = (handler, blocking)
+            self._handlers_by_class[schema.key] = (handler, blocking, context)
         if new and self.attached.is_set():
             self._announce([schema])
 
     def add_object(self, schema: ObjectClass, properties: Mapping[str, Any] | None = None,
                    statistics: Mapping[str, Any] | None = None, *, handler: MethodHandler | None = None,
-                   blocking: bool = False, persistent: bool = False, number: int | None = None) -> ManagedObject:
+                   blocking: bool = False, context: bool = False, persistent: bool = False,
+                   number: int | None = None) -> ManagedObject:
         """Adds an object; a `persistent` one keeps its id across restarts (sequence 0 and a fixed
         `number`), any other gets this boot's sequence. `handler` overrides the class's."""
         if schema.key not in self.registry:
@@ -109,7 +129,7 @@ class Agent(Endpoint):
         obj = ManagedObject(schema, number if number is not None else next(self._numbers), properties or {},
                             statistics, self._changed, persistent)
         if handler is not None:
-            self._handlers_by_class[obj] = (handler, blocking)
+            self._handlers_by_class[obj] = (handler, blocking, context)
         self._place(obj)
         self._changed(obj, True, True)
         return obj
@@ -294,12 +314,11 @@ class Agent(Endpoint):
     # -- methods ----------------------------------------------------------------------------------
     def _on_M(self, m: MethodRequest, d: Delivery) -> Awaitable[None] | None:
         headers = d.props.headers
-        if headers:
-            deadline = headers.get(p.H_DEADLINE)
-            if isinstance(deadline, int) and deadline < time.time() * 1000:
-                self.counters["expired"] += 1
-                log.info("%s: dropped %s.%s: its deadline has passed", self.name, m.schema.key.name, m.method)
-                return None
+        deadline = headers.get(p.H_DEADLINE) if headers else None
+        if isinstance(deadline, int) and deadline < time.time() * 1000:
+            self.counters["expired"] += 1
+            log.info("%s: dropped %s.%s: its deadline has passed", self.name, m.schema.key.name, m.method)
+            return None
         obj = self.objects.get(m.object_id)
         if obj is None:
             self.method_failed(d, m.seq, STATUS_UNKNOWN_OBJECT,
@@ -313,13 +332,17 @@ class Agent(Endpoint):
         if entry is None:
             self.method_failed(d, m.seq, 3, f"NotImplemented: nothing handles {m.schema.key.name}.{m.method}")
             return None
-        handler, blocking = entry
-        args = dict(m.args)
+        handler, blocking, wants_context = entry
+        args: tuple[Any, ...] = (obj, m.method, dict(m.args))
+        if wants_context:
+            p_ = d.props
+            args += (CallContext(m.seq, p_.headers or {}, p_.reply_to, p_.message_id, d.routing_key, d.body,
+                                 deadline if isinstance(deadline, int) else None, d.redelivered),)
         if blocking:
-            fut = asyncio.get_running_loop().run_in_executor(None, handler, obj, m.method, args)
+            fut = asyncio.get_running_loop().run_in_executor(None, contextvars.copy_context().run, handler, *args)
             return self._answer_later(fut, m, d)
         try:
-            result = handler(obj, m.method, args)
+            result = handler(*args)
         except Exception as exc:
             self._method_raised(d, m, exc)
             return None

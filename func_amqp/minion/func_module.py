@@ -1,0 +1,144 @@
+"""func's module API (func/minion/modules/func_module.py), in Python 3.
+
+A module is a class deriving from `FuncModule` with public methods; the loader names it after its
+file. Every module also answers the base methods (`list_methods`, `module_version`,
+`module_api_version`, `module_description`, `get_method_args`, `grep`). Two additions, which old
+modules simply do not use: `self.progress(current, total)` and `self.output(text)` report on a
+running call, so an overlord can follow it live (`jobs.get_progress`, `jobs.tail_output`).
+"""
+
+from __future__ import annotations
+
+import configparser
+import inspect
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+from . import progress as _progress
+
+BASE_METHODS = ("module_version", "module_api_version", "module_description", "list_methods", "grep",
+                "get_method_args")
+_NOT_RPC = frozenset({"register_rpc", "register_method_args", "progress", "output"})
+MODULE_CONF_DIR = os.environ.get("FUNC_MODULE_CONF_DIR", "/etc/func/modules")
+
+
+class FuncModule:
+    version = "0.0.0"
+    api_version = "0.0.0"
+    description = "No Description provided"
+    _single = False  # True: one instance serves every call (func builds a fresh one per call otherwise)
+
+    class Config:
+        """Per-module options, read from `<MODULE_CONF_DIR>/<ClassName>.conf` `[main]`; declare
+        them as class attributes with their defaults (the type of the default converts the text)."""
+
+    def __init__(self) -> None:
+        self.logger = logging.getLogger(f"func.modules.{type(self).__name__}")
+        self.options = self._load_options()
+
+    # -- the base methods every module answers ---------------------------------------------------
+    def module_version(self) -> str:
+        return self.version
+
+    def module_api_version(self) -> str:
+        return self.api_version
+
+    def module_description(self) -> str:
+        return self.description
+
+    def list_methods(self) -> list[str]:
+        return sorted(self._public()) + list(BASE_METHODS)
+
+    def grep(self, word: str) -> list[str]:
+        """The module's method names that contain `word` (modules override it to search their data)."""
+        w = str(word).lower()
+        return [m for m in sorted(self._public()) if w in m.lower()]
+
+    def get_method_args(self) -> dict[str, Any]:
+        """`register_method_args()` checked against the real signatures, each argument given its
+        `order` (its position), as func's funcweb expected it."""
+        spec = self.register_method_args() or {}
+        out: dict[str, Any] = {}
+        for name, entry in spec.items():
+            fn = getattr(self, name, None)
+            if not callable(fn):
+                raise NonExistingMethodRegistered(f"{type(self).__name__}.{name} is registered but does not exist")
+            params = [p for p in inspect.signature(fn).parameters.values()
+                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            args = dict(entry.get("args", {}))
+            missing = [p.name for p in params if p.name not in args]
+            if missing:
+                raise IncompatibleTypesException(f"{type(self).__name__}.{name}: arguments {missing} are not registered")
+            order = {p.name: i for i, p in enumerate(params)}
+            out[name] = {**entry, "args": {a: {**v, "order": order.get(a, len(order))} for a, v in args.items()}}
+        return out
+
+    def register_method_args(self) -> dict[str, Any]:
+        """Overridden by modules that describe their methods' arguments (func's format)."""
+        return {}
+
+    # -- progress of a running call --------------------------------------------------------------
+    def progress(self, current: int, total: int) -> None:
+        """Reports how far the running call is (`jobs.get_progress` gives back [current, total])."""
+        _progress.report_progress(current, total)
+
+    def output(self, text: str) -> None:
+        """Adds output to the running call's log (`jobs.tail_output`, and live to a following overlord)."""
+        _progress.report_output(text)
+
+    # -- registration ----------------------------------------------------------------------------
+    def register_rpc(self, handlers: dict[str, Callable[..., Any]], module_name: str) -> None:
+        for base in BASE_METHODS:
+            handlers[f"{module_name}.{base}"] = getattr(self, base)
+        for name, fn in self._public().items():
+            handlers[f"{module_name}.{name}"] = fn
+
+    def _public(self) -> dict[str, Callable[..., Any]]:
+        out = {}
+        for name in dir(self):
+            if name.startswith("_") or name in _NOT_RPC or name in BASE_METHODS:
+                continue
+            attr = getattr(self, name, None)
+            if inspect.ismethod(attr):
+                out[name] = attr
+        return out
+
+    def _load_options(self) -> Any:
+        opts = type("Options", (), {})()
+        defaults = {k: v for k, v in vars(self.Config).items() if not k.startswith("_")}
+        for k, v in defaults.items():
+            setattr(opts, k, v)
+        path = os.path.join(MODULE_CONF_DIR, f"{type(self).__name__}.conf")
+        if defaults and os.path.exists(path):
+            cp = configparser.ConfigParser()
+            try:
+                cp.read(path)
+                for k, default in defaults.items():
+                    if cp.has_option("main", k):
+                        raw = cp.get("main", k)
+                        setattr(opts, k, _convert(raw, default))
+            except (configparser.Error, ValueError) as exc:
+                self.logger.warning("ignoring %s: %s", path, exc)
+        return opts
+
+
+def _convert(raw: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    if isinstance(default, list):
+        return [x.strip() for x in raw.replace(";", ",").split(",") if x.strip()]
+    return raw
+
+
+class NonExistingMethodRegistered(Exception):
+    pass
+
+
+class IncompatibleTypesException(Exception):
+    pass
