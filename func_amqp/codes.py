@@ -26,7 +26,7 @@ class AccessToMethodDenied(FuncException):
     """The caller's certificate is not allowed this method by the minion's ACLs."""
 
 
-class Func_Client_Exception(FuncException):  # noqa: N801  (func's own name, kept for callers)
+class Func_Client_Exception(FuncException):  # func's own name, kept for callers
     """Raised by the overlord: nothing matched the host spec."""
 
 

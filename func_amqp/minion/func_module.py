@@ -70,7 +70,8 @@ class FuncModule:
             args = dict(entry.get("args", {}))
             missing = [p.name for p in params if p.name not in args]
             if missing:
-                raise IncompatibleTypesException(f"{type(self).__name__}.{name}: arguments {missing} are not registered")
+                raise IncompatibleTypesException(f"{type(self).__name__}.{name}: arguments {missing} "
+                                                 "are not registered")
             order = {p.name: i for i, p in enumerate(params)}
             out[name] = {**entry, "args": {a: {**v, "order": order.get(a, len(order))} for a, v in args.items()}}
         return out
