@@ -309,7 +309,7 @@ class Agent(Endpoint):
     def _beat_once(self) -> None:
         self.send(p.MANAGEMENT_EXCHANGE, p.heartbeat_key(self.broker_bank, self.agent_bank),
                   encode(Heartbeat(timestamp=now_ns())),
-                  headers={p.H_INTERVAL: self.heartbeat_interval, p.H_LABEL: self.label})
+                  headers={p.H_INTERVAL: round(self.heartbeat_interval * 1000), p.H_LABEL: self.label})
 
     # -- methods ----------------------------------------------------------------------------------
     def _on_M(self, m: MethodRequest, d: Delivery) -> Awaitable[None] | None:

@@ -181,8 +181,8 @@ class BrokerRole(Endpoint):
         headers = d.props.headers or {}
         interval = headers.get(p.H_INTERVAL)
         values: dict[str, Any] = {"lastHeartbeat": now_ns()}
-        if isinstance(interval, int | float) and not isinstance(interval, bool) and interval > 0:
-            values["heartbeatInterval"] = float(interval)
+        if isinstance(interval, int) and not isinstance(interval, bool) and interval > 0:
+            values["heartbeatInterval"] = interval / 1000
         if not agent.statistics["alive"]:
             values["alive"] = True
         agent.set(**values)
@@ -215,7 +215,7 @@ class BrokerRole(Endpoint):
         """Beats for the broker role itself; marks agents gone after MISSED_BEATS silent intervals."""
         while True:
             self.send(p.MANAGEMENT_EXCHANGE, p.heartbeat_key(p.BROKER_BANK, p.BROKER_AGENT_BANK),
-                      encode(Heartbeat(timestamp=now_ns())), headers={p.H_INTERVAL: self.heartbeat_interval})
+                      encode(Heartbeat(timestamp=now_ns())), headers={p.H_INTERVAL: round(self.heartbeat_interval * 1000)})
             now = now_ns()
             for a in list(self._agents.values()):
                 late = now - a.statistics["lastHeartbeat"] > MISSED_BEATS * a.statistics["heartbeatInterval"] * 1e9

@@ -58,6 +58,8 @@ log = logging.getLogger("qmf.console")
 
 DEFAULT_TIMEOUT = 10.0
 
+Signer = Callable[[str, bytes, dict[str, Any]], dict[str, Any]]  # (routing key, body, headers) -> headers to add
+
 
 @dataclass
 class AgentInfo:
@@ -349,11 +351,21 @@ class Console:
             if k in values:
                 raise EncodeError(f"{method} got argument {k!r} twice")
             values[k] = v
+        return await self.invoke(agent, schema, object_id, method, values, timeout=timeout)
+
+    async def invoke(self, agent: str, schema: ObjectClass, object_id: ObjectId, method: str,
+                     args: dict[str, Any], *, timeout: float = DEFAULT_TIMEOUT, headers: dict[str, Any] | None = None,
+                     signer: Signer | None = None) -> dict[str, Any]:
+        """`call_method` with the in-arguments as one mapping, plus AMQP `headers` to send and a
+        `signer(body, headers)` that may add headers computed over the exact bytes sent."""
+        m = schema.method(method)
+        if m is None:
+            raise EncodeError(f"class {schema.key.name!r} has no method {method!r}")
         a = self.agent(agent)
         [reply] = await self._request(
             a.routing_key, lambda s: MethodRequest(seq=s, object_id=object_id, schema=schema, method=method,
-                                                   args=values),
-            "m", timeout=timeout, method=m, agent=agent)
+                                                   args=args),
+            "m", timeout=timeout, method=m, agent=agent, headers=headers, signer=signer)
         if reply.status != 0:
             raise MethodError(reply.status, reply.text)
         return dict(reply.out_args or {})
@@ -363,7 +375,8 @@ class Console:
         return self.agent(agent).routing_key if agent else p.BROKER_KEY
 
     async def _request(self, key: str, build: Callable[[int], Message], opcode: str, *, timeout: float,
-                       method: SchemaMethod | None = None, agent: str | None = None) -> list[Any]:
+                       method: SchemaMethod | None = None, agent: str | None = None,
+                       headers: dict[str, Any] | None = None, signer: Signer | None = None) -> list[Any]:
         """Sends one request and waits for what completes it: the single reply for 'b', 's' and
         'm', or every record up to the 'z' for 'p', 'q' and 'g'."""
         deadline = time.monotonic() + timeout
@@ -373,10 +386,13 @@ class Console:
         fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         self._pending[seq] = _Pending(fut, opcode, method, agent)
         remaining = max(deadline - time.monotonic(), 0.001)
+        sent_headers = {**headers} if headers else {}
+        sent_headers[p.H_DEADLINE] = int(time.time() * 1000 + remaining * 1000)
         props = BasicProperties(content_type=p.CONTENT_TYPE, reply_to=self.queue,
-                                expiration=str(max(int(remaining * 1000), 1)),
-                                headers={p.H_DEADLINE: int(time.time() * 1000 + remaining * 1000)})
+                                expiration=str(max(int(remaining * 1000), 1)), headers=sent_headers)
         try:
+            if signer is not None:
+                sent_headers.update(signer(key, body, sent_headers))
             confirmed = self.conn.publish_confirmed(p.MANAGEMENT_EXCHANGE, key, body, props)
             confirmed.add_done_callback(lambda c: _on_confirmed(c, fut))
             return await asyncio.wait_for(fut, remaining)
@@ -492,8 +508,8 @@ class Console:
             self._notify(AgentChange("back", a))
         a.broker_bank, a.agent_bank = banks
         a.last_heartbeat = time.time_ns()
-        if isinstance(interval, int | float) and not isinstance(interval, bool) and interval > 0:
-            a.heartbeat_interval = float(interval)
+        if isinstance(interval, int) and not isinstance(interval, bool) and interval > 0:
+            a.heartbeat_interval = interval / 1000
 
     def _broadcast(self, m: Any, d: Delivery) -> None:
         if m.opcode in "pq":

@@ -24,7 +24,7 @@ FIRST_AGENT_BANK = 10  # remote agents get banks from 10 upwards, as qpidd assig
 # Application headers (AMQP message properties' `headers` table).
 H_AGENT = "qmf.agent"  # the sending agent's name, on everything an agent sends (console.py reads it)
 H_DEADLINE = "qmf.deadline"  # absolute deadline of a request, ms since the Unix epoch
-H_INTERVAL = "qmf.heartbeat_interval"  # on 'h': seconds until the next heartbeat is due
+H_INTERVAL = "qmf.heartbeat_ms"  # on 'h': milliseconds until the next heartbeat is due (an integer)
 H_LABEL = "qmf.label"  # on 'h': the agent's label
 
 

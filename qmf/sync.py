@@ -35,6 +35,10 @@ class Console:
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Runs a coroutine of yours (using `self.aio`) on the console's loop and waits for it."""
+        return self._run(coro)
+
     def _stop_loop(self) -> None:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)

@@ -1,0 +1,228 @@
+"""The overlord's AMQP transport: func calls as QMF method requests, all minions at once.
+
+One qmf console (one connection, one reply queue) serves every call; a fan-out to N minions is
+N requests in flight on one event loop, each with the call's deadline, and yields exactly N
+entries. Failures become func's REMOTE_ERROR list in that minion's slot, built here when the
+minion cannot say it (no such module or method in its schema, not connected, no answer in time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from codec import ObjectClass, ObjectId
+from qmf.console import Console, Event
+from qmf.errors import MethodError, QmfError, Timeout
+from qmf.sync import Console as SyncConsole
+
+from .. import codes
+from ..qmfmap import (
+    H_ASYNC,
+    H_FOLLOW,
+    H_REQUEST_ID,
+    PACKAGE,
+    RESULT,
+    STATUS_FORBIDDEN,
+    STATUS_REMOTE_ERROR,
+    SYSTEM_CLASS,
+    encode_args,
+    object_number,
+    parse_remote_error,
+)
+from ..values import unbox
+
+log = logging.getLogger("func.overlord.amqp")
+
+EventCallback = Callable[[dict[str, Any]], None]
+
+
+def remote_error(exc_type: str, message: str) -> list[Any]:
+    return ["REMOTE_ERROR", exc_type, message, ""]
+
+
+class AmqpTransport:
+    def __init__(self, url: str, *, tls: Any = None, signer: Any = None, connect_timeout: float = 10.0) -> None:
+        self.sync = SyncConsole(url, timeout=connect_timeout, tls=tls)
+        self.console: Console = self.sync.aio
+        self.signer = signer
+        self._schemas: dict[tuple[str, str], ObjectClass] = {}  # (minion, module) -> its class
+        self._listeners: list[EventCallback] = []
+        self._following = False
+
+    def close(self) -> None:
+        self.sync.close()
+
+    # -- inventory --------------------------------------------------------------------------------
+    def minions(self) -> list[str]:
+        """The funcd agents the broker role lists (label `funcd ...`), alive or not."""
+        self.sync.run(self._refresh())
+        return sorted(a.name for a in self.console.list_agents() if a.label.startswith("funcd"))
+
+    async def _refresh(self) -> None:
+        try:
+            await self.console.refresh_agents(timeout=5.0)
+        except QmfError as exc:
+            log.info("no agent list from the broker role: %s", exc)
+
+    def xmlrpc_address(self, name: str, timeout: float = 5.0) -> str | None:
+        async def go() -> str | None:
+            objs = await self.console.get_objects(name, class_name=SYSTEM_CLASS, package=PACKAGE, timeout=timeout)
+            return objs[0].properties.get("xmlrpc") if objs else None
+        try:
+            return self.sync.run(go())
+        except QmfError:
+            return None
+
+    # -- calls ------------------------------------------------------------------------------------
+    def call(self, names: list[str], module: str, method: str, params: tuple[Any, ...], *, timeout: float,
+             async_: bool = False, on_event: EventCallback | None = None) -> dict[str, Any]:
+        """{name: value or REMOTE_ERROR} for every name; never raises for a minion's failure."""
+        return self.sync.run(self.call_async(names, module, method, params, timeout=timeout, async_=async_,
+                                             on_event=on_event))
+
+    async def call_async(self, names: list[str], module: str, method: str, params: tuple[Any, ...], *,
+                         timeout: float, async_: bool = False,
+                         on_event: EventCallback | None = None) -> dict[str, Any]:
+        if on_event is not None:
+            await self._follow()
+        headers: dict[str, Any] = {}
+        if async_:
+            headers[H_ASYNC] = 1
+        request_ids: dict[str, str] = {}
+        listener = None
+        if on_event is not None:
+            headers[H_FOLLOW] = 1
+            wanted = request_ids
+
+            def listener(ev: dict[str, Any]) -> None:
+                if ev.get("request_id") in wanted.values() or ev.get("job_id") in wanted.values():
+                    on_event(ev)
+
+            self._listeners.append(listener)
+        try:
+            results = await asyncio.gather(*(self._one(n, module, method, params, timeout, headers, request_ids)
+                                             for n in names))
+        finally:
+            if listener is not None:
+                self._listeners.remove(listener)
+        return dict(zip(names, results, strict=True))
+
+    async def _one(self, name: str, module: str, method: str, params: tuple[Any, ...], timeout: float,
+                   headers: dict[str, Any], request_ids: dict[str, str]) -> Any:
+        deadline = time.monotonic() + timeout
+        try:
+            schema = await self._schema(name, module, timeout)
+            if schema is None:
+                return codes.nice_exception(codes.ModuleNotFoundException(f"no module named {module!r} on {name}"))
+            m = schema.method(method)
+            if m is None:
+                return codes.nice_exception(codes.InvalidMethodException(
+                    f"module {module!r} on {name} has no method {method!r}"))
+            try:
+                args = encode_args(m, params)
+            except TypeError as exc:
+                return codes.nice_exception(exc)
+            agent = self.console.agent(name)
+            oid = ObjectId.make(broker_bank=agent.broker_bank, agent_bank=agent.agent_bank,
+                                object=object_number(module))
+            request_id = uuid.uuid4().hex
+            request_ids[name] = request_id
+            try:
+                out = await self.console.invoke(name, schema, oid, method, args,
+                                                timeout=max(deadline - time.monotonic(), 0.001),
+                                                headers={**headers, H_REQUEST_ID: request_id}, signer=self.signer)
+            except MethodError as exc:
+                if exc.status == 1 and "no schema" in exc.text.lower():  # its module changed: learn it again
+                    self._schemas.pop((name, module), None)
+                return self._method_error(name, exc)
+            value = unbox(out[RESULT])
+            if async_job(headers) and isinstance(value, str):
+                request_ids[name] = value  # events of an async job carry its minion job id
+            return value
+        except Timeout:
+            return remote_error("func.minion.codes.TimeoutException",
+                                f"no answer from {name} within {timeout:g} s")
+        except QmfError as exc:
+            return remote_error(f"qmf.errors.{type(exc).__name__}", f"{name}: {exc}")
+        except Exception as exc:  # an encoding problem of ours: still one entry for this minion
+            return codes.nice_exception(exc)
+
+    def _method_error(self, name: str, exc: MethodError) -> list[Any]:
+        if exc.status == STATUS_REMOTE_ERROR:
+            return parse_remote_error(exc.text)
+        if exc.status == STATUS_FORBIDDEN:
+            return remote_error("func.minion.codes.AccessToMethodDenied", exc.text)
+        return remote_error("qmf.errors.MethodError", f"{name}: status {exc.status}: {exc.text}")
+
+    async def _schema(self, name: str, module: str, timeout: float) -> ObjectClass | None:
+        """The minion's class for `module`: asked of the minion itself once, then cached."""
+        known = self._schemas.get((name, module))
+        if known is not None:
+            return known
+        agent = self.console.agents.get(name)
+        if agent is None:
+            await self._refresh()
+            agent = self.console.agents.get(name)
+            if agent is None:
+                raise QmfError(f"minion {name} is not attached to the broker (unknown to the broker role)")
+        classes = await self.console.classes(PACKAGE, name, timeout=timeout)
+        for _kind, key in classes:
+            if key.name == module:
+                schema = await self.console.schema(key, name, timeout=timeout)
+                if isinstance(schema, ObjectClass):
+                    self._schemas[(name, module)] = schema
+                    return schema
+        return None
+
+    # -- live progress ----------------------------------------------------------------------------
+    async def _follow(self) -> None:
+        if not self._following:
+            self._following = True
+            self.console.on_notice(self._on_notice)
+            await self.console.follow(objects=False, events=True, pattern=f"*.*.{PACKAGE}.job")
+
+    def _on_notice(self, notice: Any) -> None:
+        if not isinstance(notice, Event) or notice.schema.key.package != PACKAGE:
+            return
+        a = notice.arguments
+        try:
+            data = unbox(a.get("data", []))
+        except TypeError:
+            data = None
+        ev = {"host": notice.agent, "job_id": a.get("job_id"), "request_id": a.get("request_id"),
+              "method": a.get("method"), "kind": a.get("kind"), "data": data, "timestamp": notice.timestamp}
+        for listener in list(self._listeners):
+            listener(ev)
+
+    def subscribe(self, job_ids: set[str]) -> queue.Queue[dict[str, Any]]:
+        """A queue that receives the events of these minion jobs (thread-safe), until `unsubscribe`."""
+        q: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=100_000)
+
+        def listener(ev: dict[str, Any]) -> None:
+            if ev.get("job_id") in job_ids and not q.full():
+                q.put_nowait(ev)
+
+        async def add() -> None:
+            await self._follow()
+            self._listeners.append(listener)
+
+        self.sync.run(add())
+        q.listener = listener  # type: ignore[attr-defined]
+        return q
+
+    def unsubscribe(self, q: queue.Queue[dict[str, Any]]) -> None:
+        async def remove() -> None:
+            if q.listener in self._listeners:  # type: ignore[attr-defined]
+                self._listeners.remove(q.listener)  # type: ignore[attr-defined]
+
+        self.sync.run(remove())
+
+
+def async_job(headers: dict[str, Any]) -> bool:
+    return bool(headers.get(H_ASYNC))

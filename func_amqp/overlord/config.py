@@ -1,0 +1,67 @@
+"""The overlord's configuration: func's overlord.conf keys, plus the broker and the transport.
+
+`[main]` holds func's keys (func.md §5: socket_timeout, listen_port, backend, group_db, key_file,
+cert_file, ca_file, host_down_list, allow_unknown_minions) and these: `broker_url`,
+`broker_ca_file`, `transport` (amqp or xmlrpc), `certroot` (the CA's signed certificates: the
+minion inventory), `cadir` (the CA, whose key signs requests by default, as in func), `groups`
+(func's groups file), `job_dir` (async job records). `[minions]` maps a minion name to the
+`host:port` of its XML-RPC interface when it is not `<name>:<listen_port>`.
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..minion.config import _convert
+
+DEFAULT_CONFIG = "/etc/func/overlord.conf"
+
+
+@dataclass
+class OverlordConfig:
+    socket_timeout: float = 0
+    listen_port: int = 51234
+    backend: str = "conf"
+    group_db: str = ""
+    key_file: str = ""
+    cert_file: str = ""
+    ca_file: str = ""
+    host_down_list: str = "/var/lib/func/hosts_down.lst"
+    allow_unknown_minions: bool = False
+    broker_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
+    broker_ca_file: str = ""
+    transport: str = "amqp"
+    certroot: str = "/var/lib/certmaster/certmaster/certs"
+    cadir: str = "/etc/pki/certmaster/ca"
+    groups: str = "/etc/func/groups"
+    job_dir: str = "/var/lib/func/jobs"
+    minions: dict[str, str] = field(default_factory=dict)
+
+    def credentials(self) -> tuple[str, str, str]:
+        """(key, cert, ca): explicit files, else the CA's own key and certificate (func's default)."""
+        ca_dir = Path(self.cadir)
+        return (self.key_file or str(ca_dir / "certmaster.key"), self.cert_file or str(ca_dir / "certmaster.crt"),
+                self.ca_file or str(ca_dir / "certmaster.crt"))
+
+
+def load(path: str | os.PathLike[str] | None = None, **overrides: Any) -> OverlordConfig:
+    cfg = OverlordConfig()
+    path = path or os.environ.get("FUNC_OVERLORD_CONFIG", DEFAULT_CONFIG)
+    cp = configparser.ConfigParser(interpolation=None)
+    if path and Path(path).exists():
+        cp.read(path)
+    section = cp["main"] if cp.has_section("main") else {}
+    for f in dataclasses.fields(cfg):
+        if f.name in section and f.name != "minions":
+            setattr(cfg, f.name, _convert(section[f.name], getattr(cfg, f.name)))
+    if cp.has_section("minions"):
+        cfg.minions = {k.lower(): v.strip() for k, v in cp["minions"].items()}
+    for k, v in overrides.items():
+        if v is not None:
+            setattr(cfg, k, v)
+    return cfg
