@@ -31,7 +31,7 @@ log = logging.getLogger("funcd")
 
 def build(cfg: config_mod.MinionConfig) -> tuple[Dispatcher, Authenticator]:
     modules = load_modules([STANDARD_MODULES, *map(Path, cfg.module_dirs)], cfg.module_list)
-    key_file, cert_file, ca_file = cfg.credentials()
+    ca_file = cfg.credentials()[2]
     auth = Authenticator(ca_file, cfg.crl_location or None, allow_unsigned=cfg.allow_unsigned)
     acls = Acls(cfg.acl_dir, ca_key=auth.ca_key(), ca_overrides=cfg.certmaster_overrides_acls)
     return Dispatcher(modules, acls=acls), auth
@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     _setup_logging(cfg, args.verbose)
     if args.list_modules or args.info:
-        dispatcher, auth = build(cfg)
+        dispatcher, _auth = build(cfg)
         if args.info:
             for k, v in sorted(vars(cfg).items()):
                 print(f"{k} = {v}")

@@ -40,6 +40,7 @@ from ..values import unbox
 log = logging.getLogger("func.overlord.amqp")
 
 EventCallback = Callable[[dict[str, Any]], None]
+ResultCallback = Callable[[str, Any], None]
 
 
 def remote_error(exc_type: str, message: str) -> list[Any]:
@@ -81,14 +82,16 @@ class AmqpTransport:
 
     # -- calls ------------------------------------------------------------------------------------
     def call(self, names: list[str], module: str, method: str, params: tuple[Any, ...], *, timeout: float,
-             async_: bool = False, on_event: EventCallback | None = None) -> dict[str, Any]:
-        """{name: value or REMOTE_ERROR} for every name; never raises for a minion's failure."""
+             async_: bool = False, on_event: EventCallback | None = None, on_result: ResultCallback | None = None,
+             coerce_strings: bool = False) -> dict[str, Any]:
+        """{name: value or REMOTE_ERROR} for every name; never raises for a minion's failure.
+        `on_result(name, value)` runs (on the transport's thread) as each minion's entry is known."""
         return self.sync.run(self.call_async(names, module, method, params, timeout=timeout, async_=async_,
-                                             on_event=on_event))
+                                             on_event=on_event, on_result=on_result, coerce_strings=coerce_strings))
 
     async def call_async(self, names: list[str], module: str, method: str, params: tuple[Any, ...], *,
-                         timeout: float, async_: bool = False,
-                         on_event: EventCallback | None = None) -> dict[str, Any]:
+                         timeout: float, async_: bool = False, on_event: EventCallback | None = None,
+                         on_result: ResultCallback | None = None, coerce_strings: bool = False) -> dict[str, Any]:
         if on_event is not None:
             await self._follow()
         headers: dict[str, Any] = {}
@@ -106,15 +109,23 @@ class AmqpTransport:
 
             self._listeners.append(listener)
         try:
-            results = await asyncio.gather(*(self._one(n, module, method, params, timeout, headers, request_ids)
-                                             for n in names))
+            results = await asyncio.gather(*(self._one(n, module, method, params, timeout, headers, request_ids,
+                                                       on_result, coerce_strings) for n in names))
         finally:
             if listener is not None:
                 self._listeners.remove(listener)
         return dict(zip(names, results, strict=True))
 
     async def _one(self, name: str, module: str, method: str, params: tuple[Any, ...], timeout: float,
-                   headers: dict[str, Any], request_ids: dict[str, str]) -> Any:
+                   headers: dict[str, Any], request_ids: dict[str, str], on_result: ResultCallback | None = None,
+                   coerce_strings: bool = False) -> Any:
+        value = await self._entry(name, module, method, params, timeout, headers, request_ids, coerce_strings)
+        if on_result is not None:
+            on_result(name, value)
+        return value
+
+    async def _entry(self, name: str, module: str, method: str, params: tuple[Any, ...], timeout: float,
+                     headers: dict[str, Any], request_ids: dict[str, str], coerce_strings: bool) -> Any:
         deadline = time.monotonic() + timeout
         try:
             schema = await self._schema(name, module, timeout)
@@ -125,7 +136,7 @@ class AmqpTransport:
                 return codes.nice_exception(codes.InvalidMethodException(
                     f"module {module!r} on {name} has no method {method!r}"))
             try:
-                args = encode_args(m, params)
+                args = encode_args(m, params, coerce_strings)
             except TypeError as exc:
                 return codes.nice_exception(exc)
             agent = self.console.agent(name)

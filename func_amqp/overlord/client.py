@@ -57,7 +57,8 @@ class Overlord:
                  noglobs: bool = False, nforks: int = 1, config: config_mod.OverlordConfig | None = None,
                  async_: bool = False, init_ssl: bool = True, delegate: bool = False, mapfile: str | None = None,
                  timeout: float | None = None, exclude_spec: str | None = None, transport: str | None = None,
-                 on_event: EventCallback | None = None, **kwargs: Any) -> None:
+                 on_event: EventCallback | None = None, on_result: Callable[[str, Any], None] | None = None,
+                 coerce_strings: bool = False, **kwargs: Any) -> None:
         if "async" in kwargs:  # Overlord(..., async=True) is a syntax error in Python 3; this is the way in
             async_ = kwargs.pop("async")
         if kwargs:
@@ -69,6 +70,8 @@ class Overlord:
         self.async_ = _smart_bool(async_)
         self.exclude_spec = exclude_spec
         self.on_event = on_event
+        self.on_result = on_result
+        self.coerce_strings = coerce_strings  # the CLI's text arguments, converted for typed QMF arguments
         self.transport_name = (transport or self.config.transport).lower()
         if self.transport_name not in ("amqp", "xmlrpc"):
             raise ValueError(f"transport must be 'amqp' or 'xmlrpc', not {transport!r}")
@@ -158,7 +161,8 @@ class Overlord:
         if self.async_:
             return self._run_async(module, method, args)
         results = self._transport().call(self.minions, module, method, args, timeout=self.timeout,
-                                         on_event=self.on_event)
+                                         on_event=self.on_event, on_result=self.on_result,
+                                         coerce_strings=self.coerce_strings)
         if self.noglobs:
             return next(iter(results.values()))
         return results
@@ -186,7 +190,8 @@ class Overlord:
 
     def _run_async(self, module: str, method: str, args: tuple[Any, ...]) -> str:
         job_id = "-".join(p.replace("-", "_") for p in (self.server_spec, module, method, repr(time.time())))
-        started = self._transport().call(self.minions, module, method, args, timeout=self.timeout, async_=True)
+        started = self._transport().call(self.minions, module, method, args, timeout=self.timeout, async_=True,
+                                         on_result=self.on_result, coerce_strings=self.coerce_strings)
         hosts: dict[str, Any] = {}
         done: dict[str, Any] = {}
         for host, value in started.items():

@@ -46,12 +46,21 @@ class XmlRpcTransport:
         return self.address_of(name) or f"{name}:{self.port}"
 
     def call(self, names: list[str], module: str, method: str, params: tuple[Any, ...], *, timeout: float,
-             async_: bool = False, on_event: Any = None) -> dict[str, Any]:
+             async_: bool = False, on_event: Any = None, on_result: Callable[[str, Any], None] | None = None,
+             coerce_strings: bool = False) -> dict[str, Any]:
+        """Arguments go as given (func's XML-RPC had no schema: CLI arguments stay strings)."""
         rpc = f"{'async.' if async_ else ''}{module}.{method}"
+
+        def one(name: str) -> Any:
+            value = self._one(name, rpc, params, timeout)
+            if on_result is not None:
+                on_result(name, value)
+            return value
+
         if len(names) == 1:
-            return {names[0]: self._one(names[0], rpc, params, timeout)}
+            return {names[0]: one(names[0])}
         with ThreadPoolExecutor(max_workers=min(self.workers, len(names)) or 1) as pool:
-            futures = {n: pool.submit(self._one, n, rpc, params, timeout) for n in names}
+            futures = {n: pool.submit(one, n) for n in names}
             return {n: f.result() for n, f in futures.items()}
 
     def _one(self, name: str, rpc: str, params: tuple[Any, ...], timeout: float) -> Any:
