@@ -50,7 +50,7 @@ from codec import (
 
 from . import protocol as p
 from .broker_role import AGENT_CLASS, MISSED_BEATS
-from .errors import AgentGone, CommandError, MethodError, QmfError, Timeout
+from .errors import AgentGone, CommandError, MethodError, QmfError, Timeout, UnknownClass
 from .schemas import Registry
 from .transport import DEFAULT_URL, Connection, Delivery
 
@@ -127,6 +127,34 @@ class AgentChange:
 
 
 Notice = Indication | Event | AgentChange
+
+
+class NoticeStream:
+    """What `Console.notices()` returns: registered at once, so nothing sent after the call is missed."""
+
+    def __init__(self, console: Console, queue: asyncio.Queue[Notice]) -> None:
+        self._console = console
+        self._queue = queue
+        console._streams.append(queue)
+
+    def __aiter__(self) -> NoticeStream:
+        return self
+
+    async def __anext__(self) -> Notice:
+        return await self._queue.get()
+
+    def close(self) -> None:
+        if self._queue in self._console._streams:
+            self._console._streams.remove(self._queue)
+
+    async def aclose(self) -> None:
+        self.close()
+
+    async def __aenter__(self) -> NoticeStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
 
 
 class _Pending:
@@ -212,16 +240,11 @@ class Console:
         """Calls `callback(notice)` for every indication, event and agent change."""
         self._callbacks.append(callback)
 
-    async def notices(self) -> Any:
-        """An async iterator of notices; a slow reader loses the oldest (counted as
-        `counters["notices_dropped"]`) rather than growing without bound."""
-        q: asyncio.Queue[Notice] = asyncio.Queue(self._notice_queue)
-        self._streams.append(q)
-        try:
-            while True:
-                yield await q.get()
-        finally:
-            self._streams.remove(q)
+    def notices(self) -> NoticeStream:
+        """An async iterator of notices, receiving from this call on; a slow reader loses the
+        oldest (counted as `counters["notices_dropped"]`) rather than growing without bound.
+        `async with console.notices() as stream:` (or `stream.close()`) stops it."""
+        return NoticeStream(self, asyncio.Queue(self._notice_queue))
 
     def _notify(self, notice: Notice) -> None:
         for cb in list(self._callbacks):
@@ -298,7 +321,7 @@ class Console:
             for _kind, key in await self.classes(pkg, agent, timeout):
                 if key.name == name:
                     return await self.schema(key, agent, timeout)
-        raise QmfError(f"no class named {name!r}" + (f" in package {package!r}" if package else ""))
+        raise UnknownClass(f"no class named {name!r}" + (f" in package {package!r}" if package else ""))
 
     # -- objects and methods ----------------------------------------------------------------------
     async def get_objects(self, agent: str | None = None, *, class_name: str | None = None,
@@ -333,13 +356,13 @@ class Console:
                                       agent=name)
         return [_object(name, r) for r in records]
 
-    async def call(self, obj: QmfObject, method: str, *args: Any, timeout: float = DEFAULT_TIMEOUT,
+    async def call(self, obj: QmfObject, method: str, /, *args: Any, timeout: float = DEFAULT_TIMEOUT,
                    **kwargs: Any) -> dict[str, Any]:
         """Calls `method` of `obj` with its in-arguments by position and/or name; returns the
         out-arguments by name, or raises `MethodError` (non-zero status) or `Timeout`."""
         return await self.call_method(obj.agent, obj.schema, obj.object_id, method, *args, timeout=timeout, **kwargs)
 
-    async def call_method(self, agent: str, schema: ObjectClass, object_id: ObjectId, method: str, *args: Any,
+    async def call_method(self, agent: str, schema: ObjectClass, object_id: ObjectId, method: str, /, *args: Any,
                           timeout: float = DEFAULT_TIMEOUT, **kwargs: Any) -> dict[str, Any]:
         m = schema.method(method)
         if m is None:
@@ -387,7 +410,7 @@ class Console:
         self._pending[seq] = _Pending(fut, opcode, method, agent)
         remaining = max(deadline - time.monotonic(), 0.001)
         sent_headers = {**headers} if headers else {}
-        sent_headers[p.H_DEADLINE] = int(time.time() * 1000 + remaining * 1000)
+        sent_headers.setdefault(p.H_DEADLINE, int(time.time() * 1000 + remaining * 1000))  # a caller's own stays
         props = BasicProperties(content_type=p.CONTENT_TYPE, reply_to=self.queue,
                                 expiration=str(max(int(remaining * 1000), 1)), headers=sent_headers)
         try:

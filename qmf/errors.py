@@ -32,6 +32,10 @@ class AgentGone(QmfError):
     """The agent stopped sending heartbeats (or was never known)."""
 
 
+class UnknownClass(QmfError):
+    """No class of that name (in that package) is known to the broker role or the agent asked."""
+
+
 class MethodError(QmfError):
     """A method response with a non-zero status (qmf-v1.md §5.3)."""
 

@@ -29,6 +29,8 @@ from .dispatcher import ANONYMOUS, Caller
 
 log = logging.getLogger("func.auth")
 
+CACHE_SECONDS = 60.0  # a verified caller certificate is checked again after this long
+
 
 class Authenticator:
     def __init__(self, ca_file: str | None, crl_file: str | None = None, *, allow_unsigned: bool = False) -> None:
@@ -38,11 +40,41 @@ class Authenticator:
         self.crl_file = crl_file
         self.allow_unsigned = allow_unsigned
         self.replays = ReplayGuard()
-        self._known: dict[str, x509.Certificate] = {}  # PEM text -> parsed certificate
+        self._known: dict[str, tuple[float, x509.Certificate]] = {}  # PEM text -> (when verified, certificate)
+        self._crl_cache: tuple[int, x509.CertificateRevocationList] | None = None
 
     def ca_key(self) -> str | None:
         """The CA certificate's own ACL key (func's overlord calls with it; ACLs let it in)."""
         return acl_key(self.ca) if self.ca is not None else None
+
+    def _crl(self) -> x509.CertificateRevocationList | None:
+        """The CRL, re-read when its file changes (a revocation takes effect on the next call)."""
+        if not self.crl_file:
+            return None
+        path = Path(self.crl_file)
+        try:
+            stamp = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return None
+        if self._crl_cache is None or self._crl_cache[0] != stamp:
+            self._crl_cache = (stamp, load_crl(path.read_bytes()))
+            self._known.clear()
+        return self._crl_cache[1]
+
+    def _certificate(self, cert_text: Any) -> x509.Certificate:
+        """The caller's certificate, verified (chain, window, CRL); a verified one is remembered
+        for `CACHE_SECONDS` (and forgotten when the CRL changes)."""
+        crl = self._crl()
+        now = time.time()
+        key = cert_text if isinstance(cert_text, str) else bytes(cert_text).decode("ascii", "replace")
+        known = self._known.get(key)
+        if known is not None and now - known[0] < CACHE_SECONDS:
+            return known[1]
+        cert = verify_certificate(key.encode("ascii", "replace"), self.ca, crl)  # type: ignore[arg-type]
+        if len(self._known) > 1000:
+            self._known.clear()
+        self._known[key] = (now, cert)
+        return cert
 
     def identify(self, ctx: Any) -> Caller:
         headers = ctx.headers
@@ -55,13 +87,11 @@ class Authenticator:
         if self.ca is None:
             raise codes.AccessToMethodDenied("this minion has no CA certificate to check signatures with")
         try:
-            cert_pem = cert_text.encode("ascii") if isinstance(cert_text, str) else bytes(cert_text)
-            crl = load_crl(Path(self.crl_file).read_bytes()) if self.crl_file and Path(self.crl_file).exists() else None
-            cert = verify_certificate(cert_pem, self.ca, crl)
+            cert = self._certificate(cert_text)
             sig = base64.b64decode(sig_text, validate=True)
-            verify_message(cert, signed_text(ctx.routing_key, ctx.body, headers), sig)
+            verify_message(cert, signed_text(ctx.body, headers), sig)
             deadline = ctx.deadline_ms / 1000 if ctx.deadline_ms else time.time() + 60
-            request_id = str(headers.get("func.request_id") or ctx.message_id or "")
+            request_id = str(headers.get("func.request_id") or "")
             if not request_id:
                 raise codes.AccessToMethodDenied("a signed request needs a func.request_id")
             self.replays.check(request_id, deadline)

@@ -37,6 +37,8 @@ from ..qmfmap import (
 )
 from ..values import unbox
 
+H_DEADLINE = "qmf.deadline"
+
 log = logging.getLogger("func.overlord.amqp")
 
 EventCallback = Callable[[dict[str, Any]], None]
@@ -92,9 +94,11 @@ class AmqpTransport:
     async def call_async(self, names: list[str], module: str, method: str, params: tuple[Any, ...], *,
                          timeout: float, async_: bool = False, on_event: EventCallback | None = None,
                          on_result: ResultCallback | None = None, coerce_strings: bool = False) -> dict[str, Any]:
+        module, _, method = f"{module}.{method}".rpartition(".")  # func: the method is after the last dot
         if on_event is not None:
             await self._follow()
-        headers: dict[str, Any] = {}
+        # one request id and one deadline for the whole fan-out: one signature covers it
+        headers: dict[str, Any] = {H_REQUEST_ID: uuid.uuid4().hex, H_DEADLINE: int((time.time() + timeout) * 1000)}
         if async_:
             headers[H_ASYNC] = 1
         request_ids: dict[str, str] = {}
@@ -142,12 +146,11 @@ class AmqpTransport:
             agent = self.console.agent(name)
             oid = ObjectId.make(broker_bank=agent.broker_bank, agent_bank=agent.agent_bank,
                                 object=object_number(module))
-            request_id = uuid.uuid4().hex
-            request_ids[name] = request_id
+            request_ids[name] = headers[H_REQUEST_ID]
             try:
                 out = await self.console.invoke(name, schema, oid, method, args,
                                                 timeout=max(deadline - time.monotonic(), 0.001),
-                                                headers={**headers, H_REQUEST_ID: request_id}, signer=self.signer)
+                                                headers=headers, signer=self.signer)
             except MethodError as exc:
                 if exc.status == 1 and "no schema" in exc.text.lower():  # its module changed: learn it again
                     self._schemas.pop((name, module), None)

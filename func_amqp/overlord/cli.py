@@ -6,9 +6,8 @@
     func "<spec>" call --async [--nopoll] [--progress] test sleep 5
     func "<spec>" call --jobstatus <job id>
 
-Arguments on the command line are text, as in func. Over AMQP a text bound for an argument the
-minion's schema types as an integer, a number or a boolean is converted first; over XML-RPC it
-stays text (func's behaviour). Exit status: 0 when every minion answered without error, 1 when
+Arguments on the command line are text, as in func (`call test add 1 2` gives "12"), over both
+transports. Exit status: 0 when every minion answered without error, 1 when
 any entry is a REMOTE_ERROR (including no answer in time), 2 for usage errors, 3 when nothing
 matched the spec or the broker could not be reached. With stderr on a terminal, a fan-out that
 takes longer than a second shows a progress line there.

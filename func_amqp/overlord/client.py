@@ -14,10 +14,12 @@ and every targeted minion gets exactly one entry. New beside func: `on_event=cal
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
 import queue
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -102,17 +104,27 @@ class Overlord:
 
     # -- transports ---------------------------------------------------------------------------------
     def amqp(self) -> Any:
+        """The process's AMQP transport for this broker and identity: one connection shared by every
+        Overlord (func scripts build one per call; a connection per call would cost a handshake)."""
         if self._amqp is None:
-            from ..request_auth import RequestSigner
-            from .amqp_transport import AmqpTransport
-
             key, cert, ca = self.config.credentials()
-            signer = RequestSigner(key, cert) if Path(key).exists() and Path(cert).exists() else None
-            tls = None
-            if self.config.broker_url.startswith("amqps://"):
-                tls = client_context(cert, key, self.config.broker_ca_file or ca)
-            self._amqp = AmqpTransport(self.config.broker_url, tls=tls, signer=signer)
+            ident = (self.config.broker_url, key, cert, self.config.broker_ca_file or ca)
+            with _SHARED_LOCK:
+                transport = _SHARED.get(ident)
+                if transport is None:
+                    transport = _SHARED[ident] = self._new_amqp(key, cert, ca)
+            self._amqp = transport
         return self._amqp
+
+    def _new_amqp(self, key: str, cert: str, ca: str) -> Any:
+        from ..request_auth import RequestSigner
+        from .amqp_transport import AmqpTransport
+
+        signer = RequestSigner(key, cert) if Path(key).exists() and Path(cert).exists() else None
+        tls = None
+        if self.config.broker_url.startswith("amqps://"):
+            tls = client_context(cert, key, self.config.broker_ca_file or ca)
+        return AmqpTransport(self.config.broker_url, tls=tls, signer=signer)
 
     def xmlrpc(self) -> Any:
         if self._xmlrpc is None:
@@ -135,9 +147,10 @@ class Overlord:
         return self.amqp() if self.transport_name == "amqp" else self.xmlrpc()
 
     def close(self) -> None:
-        for t in (self._amqp, self._xmlrpc):
-            if t is not None:
-                t.close()
+        """Lets go of the transports (the shared AMQP connection stays for the process's other
+        Overlords; `close_all()` ends it)."""
+        if self._xmlrpc is not None:
+            self._xmlrpc.close()
         self._amqp = self._xmlrpc = None
 
     def __enter__(self) -> Overlord:
@@ -145,10 +158,6 @@ class Overlord:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def __del__(self) -> None:
-        with contextlib.suppress(Exception):
-            self.close()
 
     # -- calls --------------------------------------------------------------------------------------
     def __getattr__(self, name: str) -> CommandAutomagic:
@@ -284,11 +293,36 @@ class Overlord:
         return code, results
 
 
+_SHARED: dict[tuple[str, ...], Any] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def close_all() -> None:
+    """Closes the shared AMQP connections (at exit, or when a script is done with func)."""
+    with _SHARED_LOCK:
+        transports = list(_SHARED.values())
+        _SHARED.clear()
+    for t in transports:
+        with contextlib.suppress(Exception):
+            t.close()
+
+
+atexit.register(close_all)
+
+
 def _smart_bool(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() not in ("", "0", "false", "no", "off")
     return bool(value)
 
 
-__all__ = ["JOB_ID_FINISHED", "JOB_ID_LOST_IN_SPACE", "JOB_ID_PARTIAL", "JOB_ID_REMOTE_ERROR", "JOB_ID_RUNNING",
-           "CommandAutomagic", "Overlord"]
+__all__ = [
+    "JOB_ID_FINISHED",
+    "JOB_ID_LOST_IN_SPACE",
+    "JOB_ID_PARTIAL",
+    "JOB_ID_REMOTE_ERROR",
+    "JOB_ID_RUNNING",
+    "CommandAutomagic",
+    "Overlord",
+    "close_all",
+]
