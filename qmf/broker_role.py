@@ -215,7 +215,8 @@ class BrokerRole(Endpoint):
         """Beats for the broker role itself; marks agents gone after MISSED_BEATS silent intervals."""
         while True:
             self.send(p.MANAGEMENT_EXCHANGE, p.heartbeat_key(p.BROKER_BANK, p.BROKER_AGENT_BANK),
-                      encode(Heartbeat(timestamp=now_ns())), headers={p.H_INTERVAL: round(self.heartbeat_interval * 1000)})
+                      encode(Heartbeat(timestamp=now_ns())),
+                      headers={p.H_INTERVAL: round(self.heartbeat_interval * 1000)})
             now = now_ns()
             for a in list(self._agents.values()):
                 late = now - a.statistics["lastHeartbeat"] > MISSED_BEATS * a.statistics["heartbeatInterval"] * 1e9
