@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from func_amqp.certs import CAConfig, CertificateAuthority, request_certificate  # noqa: E402
 from func_amqp.overlord import config as overlord_config  # noqa: E402
-from func_amqp.overlord.client import Overlord  # noqa: E402
+from func_amqp.overlord.client import Overlord, close_all  # noqa: E402
 
 
 def free_port() -> int:
@@ -180,6 +180,7 @@ class LocalFleet:
                               env={**os.environ, "PYTHONPATH": str(REPO)})
 
     def close(self) -> None:
+        close_all()  # this process's overlord connections first: the vhost is about to go
         for p in self.minions.values():
             p.kill(signal.SIGTERM)
         if self.broker_role is not None:
