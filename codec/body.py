@@ -201,7 +201,9 @@ def _read_one(r: Reader, schemas: SchemaLookup | None, methods: MethodLookup | N
     entry = _BY_BYTE.get(op)
     if entry is None:
         opcode = op.decode("latin-1")
-        raise UnknownOpcode(f"unknown opcode {opcode!r} (0x{op[0]:02x})", opcode=opcode, offset=start + 3)
+        unknown = UnknownOpcode(f"unknown opcode {opcode!r} (0x{op[0]:02x})", opcode=opcode, offset=start + 3)
+        unknown.seq = seq  # the header was read whole: a refusal can answer its sequence number
+        raise unknown
     opcode, reader = entry
     r.opcode = opcode
     r.pos = start + 8

@@ -26,7 +26,6 @@ from codec import (
     AgentAttachResponse,
     BrokerResponse,
     ClassIndication,
-    CommandComplete,
     Heartbeat,
     Limits,
     ObjectId,
@@ -39,7 +38,6 @@ from codec import (
     decode_body,
     encode,
 )
-from codec.errors import COMPLETE_FAILED
 
 from . import protocol as p
 from .endpoint import Endpoint
@@ -65,6 +63,7 @@ AGENT_CLASS = object_class(
     ],
 )
 MISSED_BEATS = 3  # an agent is gone after this many heartbeat intervals without one
+MAX_PENDING_SCHEMAS = 1000  # 'S' questions awaiting their 's'; each 'q' of an unknown class adds one
 
 
 class BrokerRole(Endpoint):
@@ -146,6 +145,8 @@ class BrokerRole(Endpoint):
         """An agent announced a class: ask it for the schema unless it is cached."""
         if m.key in self.registry or not d.props.reply_to:
             return
+        if len(self._pending_schemas) >= MAX_PENDING_SCHEMAS:  # a peer announcing made-up classes
+            del self._pending_schemas[next(iter(self._pending_schemas))]  # forgets the oldest question
         seq = next(self._seqs)
         self._pending_schemas[seq] = m
         self.send(p.REPLY_EXCHANGE, d.props.reply_to, encode(SchemaRequest(seq=seq, key=m.key)), reply_to=self.queue)
@@ -168,8 +169,7 @@ class BrokerRole(Endpoint):
 
     def _on_S(self, m: Any, d: Delivery) -> None:
         if d.props.reply_to and m.key not in self.registry:
-            self.reply(d.props.reply_to, CommandComplete(seq=m.seq, code=COMPLETE_FAILED,
-                                                         text=f"Schema not available: {m.key}"))
+            self.command_failed(d, m.seq, f"Schema not available: {m.key}")  # cut to fit its str8 there
             return
         super()._on_S(m, d)
 
