@@ -55,6 +55,11 @@ class AmqpTransport:
         self.console: Console = self.sync.aio
         self.signer = signer
         self._schemas: dict[tuple[str, str], ObjectClass] = {}  # (minion, module) -> its class
+        # the class last learnt for each module: tried first on other minions (a fleet mostly runs the same
+        # version), so a fan-out to N new minions costs no N schema queries; a minion whose class differs
+        # answers "no schema", and then its own is fetched
+        self._by_module: dict[str, ObjectClass] = {}
+        self._guess_failed: set[tuple[str, str]] = set()
         self._listeners: list[EventCallback] = []
         self._following = False
 
@@ -132,33 +137,45 @@ class AmqpTransport:
                      headers: dict[str, Any], request_ids: dict[str, str], coerce_strings: bool) -> Any:
         deadline = time.monotonic() + timeout
         try:
-            schema = await self._schema(name, module, timeout)
-            if schema is None:
-                return codes.nice_exception(codes.ModuleNotFoundException(f"no module named {module!r} on {name}"))
-            m = schema.method(method)
-            if m is None:
-                return codes.nice_exception(codes.InvalidMethodException(
-                    f"module {module!r} on {name} has no method {method!r}"))
-            try:
-                args = encode_args(m, params, coerce_strings)
-            except TypeError as exc:
-                return codes.nice_exception(exc)
-            agent = self.console.agent(name)
-            oid = ObjectId.make(broker_bank=agent.broker_bank, agent_bank=agent.agent_bank,
-                                object=object_number(module))
-            request_ids[name] = headers[H_REQUEST_ID]
-            try:
-                out = await self.console.invoke(name, schema, oid, method, args,
-                                                timeout=max(deadline - time.monotonic(), 0.001),
-                                                headers=headers, signer=self.signer)
-            except MethodError as exc:
-                if exc.status == 1 and "no schema" in exc.text.lower():  # its module changed: learn it again
-                    self._schemas.pop((name, module), None)
-                return self._method_error(name, exc)
-            value = unbox(out[RESULT])
-            if async_job(headers) and isinstance(value, str):
-                request_ids[name] = value  # events of an async job carry its minion job id
-            return value
+            for attempt in (1, 2):
+                guessed = ((name, module) not in self._schemas and module in self._by_module
+                           and (name, module) not in self._guess_failed)
+                schema = self._by_module[module] if guessed else await self._schema(name, module, timeout)
+                if schema is None:
+                    return codes.nice_exception(codes.ModuleNotFoundException(f"no module named {module!r} on {name}"))
+                m = schema.method(method)
+                if m is None and guessed:
+                    schema = await self._schema(name, module, timeout)
+                    m = schema.method(method) if schema is not None else None
+                if m is None:
+                    return codes.nice_exception(codes.InvalidMethodException(
+                        f"module {module!r} on {name} has no method {method!r}"))
+                try:
+                    args = encode_args(m, params, coerce_strings)
+                except TypeError as exc:
+                    return codes.nice_exception(exc)
+                agent = self.console.agent(name)
+                oid = ObjectId.make(broker_bank=agent.broker_bank, agent_bank=agent.agent_bank,
+                                    object=object_number(module))
+                request_ids[name] = headers[H_REQUEST_ID]
+                try:
+                    out = await self.console.invoke(name, schema, oid, method, args,
+                                                    timeout=max(deadline - time.monotonic(), 0.001),
+                                                    headers=headers, signer=self.signer)
+                except MethodError as exc:
+                    if exc.status == 1 and "no schema" in exc.text.lower():  # not this minion's class (version)
+                        self._schemas.pop((name, module), None)
+                        if guessed and attempt == 1 and deadline - time.monotonic() > 0.01:
+                            self._guess_failed.add((name, module))
+                            continue
+                    return self._method_error(name, exc)
+                if guessed:
+                    self._schemas[(name, module)] = schema
+                value = unbox(out[RESULT])
+                if async_job(headers) and isinstance(value, str):
+                    request_ids[name] = value  # events of an async job carry its minion job id
+                return value
+            return remote_error("func.minion.codes.FuncException", f"{name}: no usable schema for {module}")
         except Timeout:
             return remote_error("func.minion.codes.TimeoutException",
                                 f"no answer from {name} within {timeout:g} s")
@@ -191,6 +208,7 @@ class AmqpTransport:
                 schema = await self.console.schema(key, name, timeout=timeout)
                 if isinstance(schema, ObjectClass):
                     self._schemas[(name, module)] = schema
+                    self._by_module[module] = schema
                     return schema
         return None
 
