@@ -65,7 +65,8 @@ class CertificateAuthority:
         return self.config.key_file.exists() and self.config.cert_file.exists()
 
     def create(self, cn: str | None = None) -> x509.Certificate:
-        """Make the CA key (RSA 2048, 0600) and self-signed certificate (CN `<hostname>-CA-KEY`) once.
+        """Make the CA key (`key_type`: EC P-256 by default, or RSA 2048; 0600) and self-signed
+        certificate (CN `<hostname>-CA-KEY`) once.
 
         Idempotent: an existing CA is returned untouched (and `cn` ignored). A directory with only
         one of the key and the certificate is refused rather than overwritten.
@@ -77,7 +78,7 @@ class CertificateAuthority:
             if c.key_file.exists() or c.cert_file.exists():
                 raise CAError(f"half-created CA in {c.cadir}: one of certmaster.key / certmaster.crt is missing")
             cn = cn or f"{socket.gethostname() or 'None'}-CA-KEY"
-            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            key = pem.generate_key(c.key_type)
             subject = certmaster_subject(sanitize_cn(cn))
             now = dt.datetime.now(dt.UTC)
             cert = (
@@ -89,7 +90,7 @@ class CertificateAuthority:
                 .not_valid_before(now - BACKDATE)
                 .not_valid_after(now + dt.timedelta(days=c.ca_days))
                 .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                .add_extension(_key_usage(ca=True, rsa_key=True), critical=True)
+                .add_extension(_key_usage(ca=True, rsa_key=isinstance(key, rsa.RSAPrivateKey)), critical=True)
                 .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
                 .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False)
                 .sign(key, self._hash())

@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives import hashes
 
 from .errors import CAError
 
+KEY_TYPES = ("ec", "rsa")
+
 HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "sha256": hashes.SHA256,
     "sha384": hashes.SHA384,
@@ -32,6 +34,7 @@ class CAConfig:
     autosign: bool = False
     cert_extension: str = "cert"
     hash_function: str = "sha256"
+    key_type: str = "ec"  # the CA key: "ec" (P-256: a request signed in ~0.1 ms) or "rsa" (2048, as certmaster)
     ca_days: int = 3650
     cert_days: int = 3650
     crl_days: int = 365
@@ -41,6 +44,8 @@ class CAConfig:
             object.__setattr__(self, name, Path(getattr(self, name)))
         if self.hash_function not in HASHES:
             raise CAError(f"hash_function must be one of {sorted(HASHES)}, not {self.hash_function!r}")
+        if self.key_type not in KEY_TYPES:
+            raise CAError(f"key_type must be one of {sorted(KEY_TYPES)}, not {self.key_type!r}")
         if min(self.ca_days, self.cert_days, self.crl_days) < 1:
             raise CAError("ca_days, cert_days and crl_days must be at least 1")
 
@@ -95,7 +100,7 @@ class CAConfig:
             for key in ("cadir", "certroot", "csrroot", "cert_dir"):
                 if key in main:
                     values[key] = Path(main[key])
-            for key in ("cert_extension", "hash_function"):
+            for key in ("cert_extension", "hash_function", "key_type"):
                 if key in main:
                     values[key] = main[key].strip()
             for key in ("ca_days", "cert_days", "crl_days"):

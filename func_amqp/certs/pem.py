@@ -25,6 +25,16 @@ PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
 MAX_PEM = 64 * 1024  # no certificate, CSR or key of ours comes near this; refuse before parsing
 
 
+def generate_key(key_type: str = "ec") -> PrivateKey:
+    """A new private key: "ec" is P-256 (fast to make, sign and verify: a func call signs every
+    request), "rsa" is 2048 bits, as certmaster made them."""
+    if key_type == "rsa":
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    if key_type == "ec":
+        return ec.generate_private_key(ec.SECP256R1())
+    raise ValueError(f"key type {key_type!r} is not 'ec' or 'rsa'")
+
+
 def write_file(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Atomically replace `path` with `data`, created with `mode` (0600 for keys)."""
     path.parent.mkdir(parents=True, exist_ok=True)

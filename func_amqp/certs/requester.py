@@ -13,7 +13,6 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from . import pem
@@ -57,8 +56,9 @@ def minion_files(cert_dir: str | Path, hostname: str) -> MinionFiles:
     return MinionFiles(Path(cert_dir), sanitize_cn(hostname.lower()))
 
 
-def create_minion_keys(cert_dir: str | Path, hostname: str) -> MinionFiles:
-    """Make `<hn>.pem` (RSA 2048, 0600) and `<hn>.csr` (CN = hostname lowercased) unless present.
+def create_minion_keys(cert_dir: str | Path, hostname: str, key_type: str = "ec") -> MinionFiles:
+    """Make `<hn>.pem` (EC P-256 by default, or RSA 2048; 0600) and `<hn>.csr` (CN = hostname
+    lowercased) unless present.
 
     An existing key is kept (a new CSR is made from it if the CSR is missing), so running this
     again never changes a host's identity.
@@ -67,7 +67,7 @@ def create_minion_keys(cert_dir: str | Path, hostname: str) -> MinionFiles:
     if files.key_file.exists():
         key = pem.load_private_key(files.key_file)
     else:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        key = pem.generate_key(key_type)
         pem.write_file(files.key_file, pem.key_pem(key), mode=0o600)
     if not files.csr_file.exists():
         csr = (

@@ -116,7 +116,7 @@ def test_create_lays_out_certmaster_files(tmp_path: Path) -> None:
     assert basic.critical and basic.value.ca
     assert isinstance(cert.signature_hash_algorithm, hashes.SHA256)
     key = load_private_key(config.key_file)
-    assert isinstance(key, rsa.RSAPrivateKey) and key.key_size == 2048
+    assert isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1"  # key_type "ec"
     assert 3649 <= (cert.not_valid_after_utc - cert.not_valid_before_utc).days <= 3651
     # idempotent: the same certificate, the key untouched, the serial not advanced
     key_bytes = config.key_file.read_bytes()
@@ -679,3 +679,13 @@ def test_minion_files_paths(tmp_path: Path) -> None:
         "host.cert",
         "ca.cert",
     )
+
+
+def test_an_rsa_ca_as_certmaster_made_them(tmp_path: Path) -> None:
+    ca = CertificateAuthority(CAConfig.under(tmp_path / "ca", key_type="rsa", autosign=True))
+    cert = ca.create(cn="rsa-CA-KEY")
+    key = load_private_key(ca.config.key_file)
+    assert isinstance(key, rsa.RSAPrivateKey) and key.key_size == 2048
+    assert cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign
+    signed, files = request_certificate(ca, tmp_path / "pki", "m1")
+    assert signed and verify_certificate(files.cert_file.read_bytes(), cert).subject == certmaster_subject("m1")
