@@ -49,6 +49,7 @@ from codec.errors import (
 )
 
 from . import protocol as p
+from .errors import NotConnected
 from .objects import ManagedObject, matching
 from .schemas import Registry
 from .transport import Connection, Delivery
@@ -92,9 +93,12 @@ class Endpoint:
              headers: dict[str, Any] | None = None) -> None:
         try:
             self.conn.publish(exchange, key, body, self.props(reply_to, headers))
-        except Exception as exc:  # the connection is down: the requester's deadline covers it
+        except NotConnected as exc:  # the connection is down: the requester's deadline covers it
             self.counters["send_failed"] += 1
             log.debug("%s: cannot send to %s: %s", self.name, key, exc)
+        except Exception:  # a bug (a header AMQP cannot carry, ...): loud, but the role goes on serving
+            self.counters["send_failed"] += 1
+            log.exception("%s: cannot send to %s", self.name, key)
 
     def reply_batched(self, reply_to: str, records: Iterable[Message], seq: int) -> None:
         """Records packed into bodies of at most 64 KiB, then a 'z' code 0 of their own."""

@@ -120,11 +120,13 @@ class Connection:
                 await self._runner
         conn = self._conn
         if conn is not None and not conn.is_closed and not conn.is_closing:
+            was_open = conn.is_open  # one still opening is aborted at once, without on_close
             closed = asyncio.get_running_loop().create_future()
             self._lost = closed
             with contextlib.suppress(Exception):
                 conn.close()
-                await asyncio.wait_for(closed, 2.0)
+                if was_open:
+                    await asyncio.wait_for(closed, 2.0)
         self._fail_pending(ConnectionLost("connection closed"))
 
     async def wait_connected(self, timeout: float) -> None:
@@ -146,9 +148,7 @@ class Connection:
             except Exception as exc:
                 self._last_error = exc
                 log.debug("%s: connect failed: %s", self.name, exc)
-                if self._conn is not None and self._conn.is_open:
-                    with contextlib.suppress(Exception):
-                        self._conn.close()
+                await self._abandon(self._conn)
                 self._drop(exc)
             else:
                 delay = self.min_backoff
@@ -189,16 +189,16 @@ class Connection:
         def on_open_error(_c: Any, exc: BaseException) -> None:
             _settle(opened, exc if isinstance(exc, BaseException) else QmfError(str(exc)))
 
-        def on_close(_c: Any, exc: BaseException) -> None:
+        def on_close(c: Any, exc: BaseException) -> None:
             if not opened.done():
                 _settle(opened, exc)
-            self._drop(exc)
+            if c is self._conn:  # a connection given up earlier must not take the current one down
+                self._drop(exc)
 
         self._conn = AsyncioConnection(params, on_open, on_open_error, on_close, custom_ioloop=loop)
         try:
             await asyncio.wait_for(opened, 10)
         except TimeoutError:
-            self._conn.close() if self._conn.is_open else None
             raise QmfError("timed out opening the AMQP connection") from None
         ch_open: asyncio.Future[Any] = loop.create_future()
         self._conn.channel(on_open_callback=lambda ch: _settle(ch_open, None, ch))
@@ -216,13 +216,32 @@ class Connection:
             await self._declare_queue(q)
         self.connected.set()
 
-    def _drop(self, reason: BaseException) -> None:
+    async def _abandon(self, conn: AsyncioConnection | None) -> None:
+        """Closes a connection that failed half-way (opening, or replaying the topology) and waits,
+        briefly, until the broker has let go of it: its exclusive queues are not free before."""
+        if conn is None or conn.is_closed:
+            return
+        lost = self._lost
+        opened = conn.is_open or conn.is_closing  # one still opening ends without calling on_close
+        with contextlib.suppress(Exception):
+            if not conn.is_closing:
+                conn.close()
+            if opened and lost is not None:
+                await asyncio.wait_for(asyncio.shield(lost), 5)
+
+    def _drop(self, reason: BaseException, *, lost_now: bool = True) -> None:
+        """The channel or connection is gone: pending work fails with `ConnectionLost`, and the
+        `on_disconnect` hooks run once per loss of a working connection (not on every failed
+        attempt to make a new one). With `lost_now`, `_run` goes on to reconnect."""
+        was_up = self.connected.is_set()
         self.connected.clear()
         self._ch = None
         lost = ConnectionLost(f"connection to the AMQP broker lost: {reason}")
         self._fail_pending(lost)
-        if self._lost is not None and not self._lost.done():
+        if lost_now and self._lost is not None and not self._lost.done():
             self._lost.set_result(reason)
+        if not was_up:
+            return
         for hook in list(self.on_disconnect):
             try:
                 hook(lost)
@@ -240,12 +259,18 @@ class Connection:
     def _on_channel_closed(self, ch: Any, reason: BaseException) -> None:
         if ch is not self._ch:
             return
-        if self._closing:
-            self._drop(reason)
-            return
-        log.warning("%s: channel closed: %s", self.name, reason)
-        if self._conn is not None and self._conn.is_open:
-            self._conn.close()  # one channel per connection: start over with both
+        if not self._closing:
+            log.warning("%s: channel closed: %s", self.name, reason)
+        conn = self._conn
+        if conn is not None and conn.is_open and not self._closing:
+            # one channel per connection: start over with both. What was pending fails now, with
+            # the channel's reason (a 405 or 406 says more than the connection's own 200)
+            self._drop(reason, lost_now=False)
+            conn.close()
+        elif conn is not None and conn.is_closing:
+            # `_run` reconnects when on_close says the connection is gone, not before: until then
+            # the broker still holds its exclusive queues, and declaring them again would fail
+            self._drop(reason, lost_now=False)
         else:
             self._drop(reason)
 
@@ -306,7 +331,10 @@ class Connection:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._ops.add(fut)
         try:
-            start(lambda frame: _settle(fut, None, frame))
+            try:
+                start(lambda frame: _settle(fut, None, frame))
+            except (pika.exceptions.AMQPError, OSError) as exc:  # a channel that closed under our feet
+                raise NotConnected(f"not connected to the AMQP broker at {_safe_url(self.url)}: {exc!r}") from None
             return await asyncio.wait_for(fut, 10)
         finally:
             self._ops.discard(fut)
@@ -319,6 +347,11 @@ class Connection:
             raise NotConnected(f"not connected to the AMQP broker at {_safe_url(self.url)}")
         try:
             ch.basic_publish(exchange, key, body, props, mandatory)
+        except pika.exceptions.UnsupportedAMQPFieldException as exc:
+            # the caller's mistake, not the connection's (pika marshals before it writes, so nothing
+            # was sent and the channel is fine): pika 1.4 cannot put a float in a header table
+            raise TypeError(f"a header value AMQP cannot carry here: {exc.args[-1]!r} "
+                            f"({type(exc.args[-1]).__name__})") from None
         except (pika.exceptions.AMQPError, OSError) as exc:
             raise NotConnected(f"cannot publish: {exc}") from None
         tag = self._next_tag

@@ -94,6 +94,21 @@ class Proc:
     def stop(self) -> None:
         self.kill(signal.SIGTERM)
 
+    @property
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def output(self) -> str:
+        """Everything the process printed so far, for failure messages."""
+        with self._cond:
+            return f"--- {self.name} (exit code {self.popen.poll()}) ---\n" + "\n".join(self.lines)
+
+
+def ready_banks(proc: Proc) -> tuple[int, int]:
+    """(brokerBank, agentBank) from an example agent's `ready <bb>.<ab>` line."""
+    bb, ab = proc.wait_for("ready ").split()[1].split(".")
+    return int(bb), int(ab)
+
 
 class QmfEnv:
     """A vhost, a state folder, and the processes started in them."""
@@ -109,12 +124,15 @@ class QmfEnv:
         self.procs: list[Proc] = []
         self.broker_role: Proc | None = None
 
-    def start_broker_role(self, heartbeat: float = 1.0) -> Proc:
+    def start_broker_role(self, heartbeat: float = 1.0, *extra: str, wait: bool = True) -> Proc:
+        """Starts the broker role on the env's state folder: a restarted one finds its state again.
+        With `wait` (the default) it returns once the role is ready, and becomes `broker_role`."""
         p = Proc([sys.executable, "-m", "qmf.broker_role", "--url", self.url, "--state-dir",
-                  str(self.tmp / "broker-role"), "--heartbeat", str(heartbeat)], "qmf-broker")
+                  str(self.tmp / "broker-role"), "--heartbeat", str(heartbeat), *extra], "qmf-broker")
         self.procs.append(p)
-        p.wait_for("qmf-broker ready")
-        self.broker_role = p
+        if wait:
+            p.wait_for("qmf-broker ready")
+            self.broker_role = p
         return p
 
     def start_agent(self, name: str, *extra: str, heartbeat: float = 1.0) -> Proc:
@@ -124,7 +142,12 @@ class QmfEnv:
         p.wait_for("ready ")
         return p
 
+    def output(self) -> str:
+        """What every process started here printed, for failure messages."""
+        return "\n".join(p.output() for p in self.procs)
+
     def close(self) -> None:
         for p in self.procs:
             p.kill()
-        rabbitmqctl("delete_vhost", self.vhost, node=self.node, check=False)
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            rabbitmqctl("delete_vhost", self.vhost, node=self.node, check=False)
