@@ -319,6 +319,11 @@ class Agent(Endpoint):
             self.counters["expired"] += 1
             log.info("%s: dropped %s.%s: its deadline has passed", self.name, m.schema.key.name, m.method)
             return None
+        if d.redelivered:  # it reached this agent before, which may have run it: never run a call twice
+            self.counters["redelivered"] += 1
+            self.method_failed(d, m.seq, STATUS_EXCEPTION, "redelivered request refused: an earlier delivery of it "
+                                                           "may have run")
+            return None
         obj = self.objects.get(m.object_id)
         if obj is None:
             self.method_failed(d, m.seq, STATUS_UNKNOWN_OBJECT,
