@@ -33,7 +33,7 @@ def main() -> int:
     with LocalFleet(root) as fleet:
         step(f"a CA in {fleet.ca.config.cadir}, the broker role and minions {MINIONS} on vhost {fleet.vhost}")
         fleet.start_minions(MINIONS)
-        for name, proc in fleet.minions.items():
+        for proc in fleet.minions.values():
             print(" ", next(line for line in proc.lines if line.startswith("funcd ")))
         print("  signed certificates (the overlord's inventory):", fleet.ca.list_signed())
         step("an overlord script (examples/overlord_script.py)")

@@ -16,7 +16,7 @@ def main(spec: str = "*") -> None:
     print("minions:", overlord.list_minions())
     print("test.ping:", overlord.test.ping())
     print("test.add(1, 2):", overlord.test.add(1, 2))
-    for host, (rc, out, err) in sorted(overlord.command.run("uname -sr; id -un").items()):
+    for host, (rc, out, _err) in sorted(overlord.command.run("uname -sr; id -un").items()):
         print(f"command.run on {host}: rc={rc} out={out.split()}")
     for host, info in sorted(overlord.hardware.info().items()):
         print(f"hardware.info on {host}: {info.get('cpuModel') or info.get('cpu_model') or ''} "
