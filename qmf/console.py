@@ -413,11 +413,11 @@ class Console:
         sent_headers.setdefault(p.H_DEADLINE, int(time.time() * 1000 + remaining * 1000))  # a caller's own stays
         props = BasicProperties(content_type=p.CONTENT_TYPE, reply_to=self.queue,
                                 expiration=str(max(int(remaining * 1000), 1)), headers=sent_headers)
+        mid = None
         try:
             if signer is not None:
                 sent_headers.update(signer(key, body, sent_headers))
-            confirmed = self.conn.publish_confirmed(p.MANAGEMENT_EXCHANGE, key, body, props)
-            confirmed.add_done_callback(lambda c: _on_confirmed(c, fut))
+            mid = self.conn.publish_watched(p.MANAGEMENT_EXCHANGE, key, body, props, lambda exc: _fail(fut, exc))
             return await asyncio.wait_for(fut, remaining)
         except TimeoutError:
             self.counters["timeouts"] += 1
@@ -425,6 +425,8 @@ class Console:
             raise Timeout(f"no reply from {who} within {timeout:g} s") from None
         finally:
             self._pending.pop(seq, None)
+            if mid is not None:
+                self.conn.unwatch(mid)
 
     def _fail_all(self, exc: BaseException) -> None:
         for pend in list(self._pending.values()):
@@ -602,11 +604,8 @@ class Console:
             await asyncio.sleep(0.1)
 
 
-def _on_confirmed(confirm: asyncio.Future[None], fut: asyncio.Future[Any]) -> None:
-    if confirm.cancelled() or fut.done():
-        return
-    exc = confirm.exception()
-    if exc is not None:
+def _fail(fut: asyncio.Future[Any], exc: BaseException) -> None:
+    if not fut.done():
         fut.set_exception(exc)
 
 

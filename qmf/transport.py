@@ -35,6 +35,17 @@ log = logging.getLogger("qmf.transport")
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
 
+class _AsyncioConnection(AsyncioConnection):
+    """pika hands a message's method, header and body frames to its transport one by one, which
+    sends each with a syscall of its own (and the broker wakes for each); they go as one write."""
+
+    def _output_marshaled_frames(self, marshaled_frames: Any) -> None:
+        data = b"".join(marshaled_frames)
+        self.bytes_sent += len(data)
+        self.frames_sent += len(marshaled_frames)
+        self._adapter_emit_data(data)
+
+
 class Delivery:
     """One message as a consumer sees it."""
 
@@ -94,6 +105,9 @@ class Connection:
         self._lost: asyncio.Future[BaseException] | None = None
         self._ops: set[asyncio.Future[Any]] = set()
         self._confirms: dict[int, asyncio.Future[None]] = {}
+        self._watched: dict[str, Callable[[BaseException], None]] = {}
+        self._cch: Any = None
+        self._acks_due = 0
         self._returned: set[str] = set()
         self._next_tag = 1
         self._ids = itertools.count(1)
@@ -195,26 +209,35 @@ class Connection:
             if c is self._conn:  # a connection given up earlier must not take the current one down
                 self._drop(exc)
 
-        self._conn = AsyncioConnection(params, on_open, on_open_error, on_close, custom_ioloop=loop)
+        self._conn = _AsyncioConnection(params, on_open, on_open_error, on_close, custom_ioloop=loop)
         try:
             await asyncio.wait_for(opened, 10)
         except TimeoutError:
             raise QmfError("timed out opening the AMQP connection") from None
-        ch_open: asyncio.Future[Any] = loop.create_future()
-        self._conn.channel(on_open_callback=lambda ch: _settle(ch_open, None, ch))
-        ch = await asyncio.wait_for(ch_open, 10)
-        ch.add_on_close_callback(self._on_channel_closed)
+        ch = await self._open_channel(loop)
         ch.add_on_return_callback(self._on_return)
         self._ch = ch
+        cch = await self._open_channel(loop)  # the confirmed one: publish_confirmed only
+        cch.add_on_return_callback(self._on_confirmed_return)
+        self._cch = cch
         self._next_tag = 1
+        self._acks_due = 0
         self.generation += 1
-        await self._op(lambda cb: ch.confirm_delivery(self._on_confirm, callback=cb))
+        await self._op(lambda cb: cch.confirm_delivery(self._on_confirm, callback=cb))
         await self._op(lambda cb: ch.basic_qos(prefetch_count=self.prefetch, callback=cb))
         for name, kind in self._exchanges.items():
             await self._declare_exchange(name, kind)
         for q in list(self._queues.values()):
             await self._declare_queue(q)
         self.connected.set()
+
+    async def _open_channel(self, loop: asyncio.AbstractEventLoop) -> Any:
+        opened: asyncio.Future[Any] = loop.create_future()
+        assert self._conn is not None
+        self._conn.channel(on_open_callback=lambda ch: _settle(opened, None, ch))
+        ch = await asyncio.wait_for(opened, 10)
+        ch.add_on_close_callback(self._on_channel_closed)
+        return ch
 
     async def _abandon(self, conn: AsyncioConnection | None) -> None:
         """Closes a connection that failed half-way (opening, or replaying the topology) and waits,
@@ -235,7 +258,7 @@ class Connection:
         attempt to make a new one). With `lost_now`, `_run` goes on to reconnect."""
         was_up = self.connected.is_set()
         self.connected.clear()
-        self._ch = None
+        self._ch = self._cch = None
         lost = ConnectionLost(f"connection to the AMQP broker lost: {reason}")
         self._fail_pending(lost)
         if lost_now and self._lost is not None and not self._lost.done():
@@ -255,15 +278,16 @@ class Connection:
         self._ops.clear()
         self._confirms.clear()
         self._returned.clear()
+        self._watched.clear()  # their requesters fail through their own disconnect hooks
 
     def _on_channel_closed(self, ch: Any, reason: BaseException) -> None:
-        if ch is not self._ch:
+        if ch is not self._ch and ch is not self._cch:
             return
         if not self._closing:
             log.warning("%s: channel closed: %s", self.name, reason)
         conn = self._conn
         if conn is not None and conn.is_open and not self._closing:
-            # one channel per connection: start over with both. What was pending fails now, with
+            # the channels live and die with the connection: start over with all of it. What was pending fails now, with
             # the channel's reason (a 405 or 406 says more than the connection's own 200)
             self._drop(reason, lost_now=False)
             conn.close()
@@ -340,9 +364,10 @@ class Connection:
             self._ops.discard(fut)
 
     # -- messages ---------------------------------------------------------------------------------
-    def publish(self, exchange: str, key: str, body: bytes, props: BasicProperties, mandatory: bool = False) -> int:
-        """Sends one message now; returns its delivery tag. Raises `NotConnected` when down."""
-        ch = self._ch
+    def publish(self, exchange: str, key: str, body: bytes, props: BasicProperties, mandatory: bool = False,
+                channel: Any = None) -> None:
+        """Sends one message now. Raises `NotConnected` when down."""
+        ch = channel or self._ch
         if ch is None:
             raise NotConnected(f"not connected to the AMQP broker at {_safe_url(self.url)}")
         try:
@@ -354,23 +379,47 @@ class Connection:
                             f"({type(exc.args[-1]).__name__})") from None
         except (pika.exceptions.AMQPError, OSError) as exc:
             raise NotConnected(f"cannot publish: {exc}") from None
-        tag = self._next_tag
-        self._next_tag += 1
-        return tag
+
+    def publish_watched(self, exchange: str, key: str, body: bytes, props: BasicProperties,
+                        on_return: Callable[[BaseException], None]) -> str:
+        """Sends with `mandatory` on the unconfirmed channel: a request whose reply is its
+        confirmation. If no queue takes it the broker returns it, and `on_return(Unroutable)` runs
+        at once. Returns the message id; `unwatch(id)` when the request is over."""
+        mid = props.message_id = f"{self.name}.{next(self._ids)}"
+        self._watched[mid] = on_return
+        try:
+            self.publish(exchange, key, body, props, mandatory=True)
+        except BaseException:
+            self._watched.pop(mid, None)
+            raise
+        return mid
+
+    def unwatch(self, message_id: str) -> None:
+        self._watched.pop(message_id, None)
+
+    def _on_return(self, _ch: Any, method: Any, props: BasicProperties, _body: bytes) -> None:
+        callback = self._watched.pop(props.message_id, None) if props.message_id else None
+        if callback is not None:
+            callback(Unroutable(f"nothing is bound to routing key {method.routing_key!r}"))
 
     def publish_confirmed(self, exchange: str, key: str, body: bytes, props: BasicProperties) -> asyncio.Future[None]:
-        """Sends with `mandatory`; the future ends when the broker confirms, with `Unroutable` if no
-        queue took the message, or `ConnectionLost` if the connection dropped first."""
+        """Sends with `mandatory` on the confirmed channel (for what must not be lost unnoticed):
+        the future ends when the broker confirms, with `Unroutable` if no queue took the message,
+        or `ConnectionLost` if the connection dropped first."""
         if props.message_id is None:
             props.message_id = f"{self.name}.{next(self._ids)}"
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        tag = self.publish(exchange, key, body, props, mandatory=True)
+        if self._cch is None:
+            raise NotConnected(f"not connected to the AMQP broker at {_safe_url(self.url)}")
+        self.publish(exchange, key, body, props, mandatory=True, channel=self._cch)
+        tag = self._next_tag
+        self._next_tag += 1
         self._confirms[tag] = fut
         fut.message_id = props.message_id  # type: ignore[attr-defined]
         fut.routing_key = key  # type: ignore[attr-defined]
         return fut
 
-    def _on_return(self, _ch: Any, method: Any, props: BasicProperties, _body: bytes) -> None:
+    def _on_confirmed_return(self, _ch: Any, method: Any, props: BasicProperties, _body: bytes) -> None:
         if props.message_id:
             self._returned.add(props.message_id)
 
@@ -392,11 +441,20 @@ class Connection:
                 fut.set_exception(QmfError("the broker refused the message (basic.nack)"))
 
     def ack(self, delivery: Delivery) -> None:
-        """Acknowledges a delivery of the current channel; a stale one is already requeued."""
-        if delivery.generation == self.generation and self._ch is not None:
-            with contextlib.suppress(pika.exceptions.AMQPError, OSError):
-                self._ch.basic_ack(delivery.tag)
+        """Acknowledges a delivery (and every earlier one: consumers ack in delivery order) once the
+        loop's current turn ends: one basic.ack for a burst, sent after the replies it produced. A
+        delivery of an older channel is already requeued and is not acked."""
+        if delivery.generation != self.generation or self._ch is None:
+            return
+        if not self._acks_due:
+            asyncio.get_running_loop().call_soon(self._flush_acks, self._ch)
+        self._acks_due = max(self._acks_due, delivery.tag)
 
+    def _flush_acks(self, ch: Any) -> None:
+        tag, self._acks_due = self._acks_due, 0
+        if tag and ch is self._ch:
+            with contextlib.suppress(pika.exceptions.AMQPError, OSError):
+                ch.basic_ack(tag, multiple=True)
 
 def _settle(fut: asyncio.Future[Any], exc: BaseException | None, value: Any = None) -> None:
     if fut.done():
