@@ -36,14 +36,28 @@ DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
 
 class _AsyncioConnection(AsyncioConnection):
-    """pika hands a message's method, header and body frames to its transport one by one, which
-    sends each with a syscall of its own (and the broker wakes for each); they go as one write."""
+    """pika hands every frame to its transport on its own, and the transport sends each with a
+    syscall of its own (the broker wakes for each): a message is three frames, and a burst of
+    replies many more. Here what one turn of the event loop produces goes out as one write, at the
+    end of that turn, in the order it was produced."""
+
+    _out: list[bytes] | None = None
 
     def _output_marshaled_frames(self, marshaled_frames: Any) -> None:
         data = b"".join(marshaled_frames)
         self.bytes_sent += len(data)
         self.frames_sent += len(marshaled_frames)
-        self._adapter_emit_data(data)
+        if self._out is None:
+            self._out = [data]
+            asyncio.get_running_loop().call_soon(self._flush_out)
+        else:
+            self._out.append(data)
+
+    def _flush_out(self) -> None:
+        out, self._out = self._out, None
+        if out:
+            with contextlib.suppress(Exception):  # a transport torn down meanwhile: its close says why
+                self._adapter_emit_data(b"".join(out))
 
 
 class Delivery:
