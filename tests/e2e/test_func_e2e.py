@@ -282,3 +282,30 @@ def test_the_func_cli(fleet: LocalFleet) -> None:
     assert r.returncode == 1 and "TimeoutException" in r.stdout
     r = fleet.func("web1", "call", "--forks", "4", "test", "ping")
     assert r.returncode == 0
+
+
+def test_a_progress_line_on_a_terminal_for_a_slow_fan_out(fleet: LocalFleet) -> None:
+    import os
+    import subprocess
+
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "func_amqp.overlord.cli", "-c", str(fleet.overlord_conf),
+                                 "web*", "call", "test", "sleep", "2"], stdout=subprocess.PIPE, stderr=slave,
+                                cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, text=True)
+        os.close(slave)
+        out, _ = proc.communicate(timeout=60)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+    finally:
+        os.close(master)
+    assert proc.returncode == 0 and "web1" in out
+    text = seen.decode("utf-8", "replace")
+    assert "test.sleep: " in text and "/2 answered" in text and "failed" in text, text
