@@ -76,11 +76,14 @@ class Endpoint:
         self.counters: Counter[str] = Counter()
         self.handlers: dict[str, Handler] = {"P": self._on_P, "Q": self._on_Q, "S": self._on_S, "G": self._on_G}
         self._headers = {p.H_AGENT: name}
+        self._plain_props = BasicProperties(content_type=p.CONTENT_TYPE, headers=self._headers)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.max_running = MAX_RUNNING
 
     # -- sending ----------------------------------------------------------------------------------
     def props(self, reply_to: str | None = None, headers: dict[str, Any] | None = None) -> BasicProperties:
+        if reply_to is None and not headers:
+            return self._plain_props  # replies and broadcasts: the same properties every time, built once
         return BasicProperties(content_type=p.CONTENT_TYPE, reply_to=reply_to,
                                headers={**self._headers, **headers} if headers else self._headers)
 
