@@ -44,17 +44,18 @@ class Process:
 
     def __init__(self, args: list[str], name: str, env: dict[str, str] | None = None) -> None:
         self.name = name
+        self.args = args
         self.popen = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
                                       env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
         assert self.popen.stdout is not None
-        self._out: IO[str] = self.popen.stdout
+        self.stdout: IO[str] = self.popen.stdout
         self.lines: list[str] = []
         self._cond = threading.Condition()
         self._done = False
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
-        for line in self._out:
+        for line in self.stdout:
             with self._cond:
                 self.lines.append(line.rstrip("\n"))
                 self._cond.notify_all()
@@ -62,11 +63,13 @@ class Process:
             self._done = True
             self._cond.notify_all()
 
-    def wait_for(self, prefix: str, timeout: float = 60.0) -> str:
+    def wait_for(self, prefix: str, timeout: float = 60.0, start: int = 0) -> str:
+        """The first output line (from line `start` on) starting with `prefix`; fails with what the
+        process printed."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                for line in self.lines:
+                for line in self.lines[start:]:
                     if line.startswith(prefix):
                         return line
                 left = deadline - time.monotonic()
@@ -79,11 +82,23 @@ class Process:
     def kill(self, sig: int = signal.SIGKILL) -> None:
         if self.popen.poll() is None:
             self.popen.send_signal(sig)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(10)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(10)
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(10)
+
+    def stop(self) -> None:
+        self.kill(signal.SIGTERM)
+
+    @property
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def output(self) -> str:
+        """Everything the process printed so far, for failure messages."""
+        with self._cond:
+            return f"--- {self.name} (exit code {self.popen.poll()}) ---\n" + "\n".join(self.lines)
 
 
 class LocalFleet:

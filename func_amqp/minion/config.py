@@ -62,18 +62,28 @@ class MinionConfig:
 def load(path: str | os.PathLike[str] | None = None, **overrides: Any) -> MinionConfig:
     """Reads the file (a missing file gives the defaults), then applies `overrides`."""
     cfg = MinionConfig()
-    path = path or os.environ.get("FUNCD_CONFIG", DEFAULT_CONFIG)
+    read_into(cfg, read_ini(path or os.environ.get("FUNCD_CONFIG", DEFAULT_CONFIG)), overrides)
+    return cfg
+
+
+def read_ini(path: str | os.PathLike[str] | None) -> configparser.ConfigParser:
     cp = configparser.ConfigParser(interpolation=None)
     if path and Path(path).exists():
         cp.read(path)
+    return cp
+
+
+def read_into(cfg: Any, cp: configparser.ConfigParser, overrides: dict[str, Any]) -> None:
+    """`[main]`'s keys into the dataclass `cfg`, each converted to its field's type, then `overrides`
+    (those not None). Shared by funcd's and the overlord's configuration."""
     section = cp["main"] if cp.has_section("main") else {}
     for f in dataclasses.fields(cfg):
-        if f.name in section:
-            setattr(cfg, f.name, _convert(section[f.name], getattr(cfg, f.name)))
+        default = getattr(cfg, f.name)
+        if f.name in section and not isinstance(default, dict):
+            setattr(cfg, f.name, _convert(section[f.name], default))
     for k, v in overrides.items():
         if v is not None:
             setattr(cfg, k, v)
-    return cfg
 
 
 def _convert(raw: str, default: Any) -> Any:

@@ -10,14 +10,12 @@ minion inventory), `cadir` (the CA, whose key signs requests by default, as in f
 
 from __future__ import annotations
 
-import configparser
-import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..minion.config import _convert
+from ..minion.config import read_ini, read_into
 
 DEFAULT_CONFIG = "/etc/func/overlord.conf"
 
@@ -51,17 +49,8 @@ class OverlordConfig:
 
 def load(path: str | os.PathLike[str] | None = None, **overrides: Any) -> OverlordConfig:
     cfg = OverlordConfig()
-    path = path or os.environ.get("FUNC_OVERLORD_CONFIG", DEFAULT_CONFIG)
-    cp = configparser.ConfigParser(interpolation=None)
-    if path and Path(path).exists():
-        cp.read(path)
-    section = cp["main"] if cp.has_section("main") else {}
-    for f in dataclasses.fields(cfg):
-        if f.name in section and f.name != "minions":
-            setattr(cfg, f.name, _convert(section[f.name], getattr(cfg, f.name)))
+    cp = read_ini(path or os.environ.get("FUNC_OVERLORD_CONFIG", DEFAULT_CONFIG))
     if cp.has_section("minions"):
         cfg.minions = {k.lower(): v.strip() for k, v in cp["minions"].items()}
-    for k, v in overrides.items():
-        if v is not None:
-            setattr(cfg, k, v)
+    read_into(cfg, cp, overrides)
     return cfg

@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import subprocess
 import sys
-import threading
-import time
 import uuid
 from pathlib import Path
-from typing import IO
 
 import pika
 
@@ -24,6 +20,9 @@ REPO = Path(__file__).resolve().parents[2]
 AMQP_HOST = os.environ.get("QMF_TEST_HOST", "127.0.0.1")
 AMQP_PORT = int(os.environ.get("QMF_TEST_PORT", "5672"))
 EXAMPLE_AGENT = REPO / "examples" / "qmf_agent.py"
+
+sys.path.insert(0, str(REPO / "examples"))
+from local_fleet import Process  # noqa: E402
 
 
 def check_rabbitmq(host: str = AMQP_HOST, port: int = AMQP_PORT) -> None:
@@ -42,66 +41,7 @@ def rabbitmqctl(*args: str, node: str | None = None, check: bool = True) -> subp
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=check)
 
 
-class Proc:
-    """A child process whose stdout is read line by line."""
-
-    def __init__(self, args: list[str], name: str, env: dict[str, str] | None = None) -> None:
-        self.name = name
-        self.args = args
-        self.popen = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                      cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})})
-        assert self.popen.stdout is not None
-        self.stdout: IO[str] = self.popen.stdout
-        self.lines: list[str] = []
-        self._cond = threading.Condition()
-        self._done = False
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self.stdout:
-            with self._cond:
-                self.lines.append(line.rstrip("\n"))
-                self._cond.notify_all()
-        with self._cond:
-            self._done = True
-            self._cond.notify_all()
-
-    def wait_for(self, prefix: str, timeout: float = 30.0, start: int = 0) -> str:
-        """The first stdout line (from line `start` on) starting with `prefix`; fails with
-        everything the process said."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for line in self.lines[start:]:
-                    if line.startswith(prefix):
-                        return line
-                left = deadline - time.monotonic()
-                if left <= 0 or self._done:
-                    break
-                self._cond.wait(min(left, 0.2))
-        raise RuntimeError(f"{self.name} did not print {prefix!r} within {timeout} s "
-                           f"(exit code {self.popen.poll()}); it printed:\n" + "\n".join(self.lines))
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.popen.wait(10)
-        if self.popen.poll() is None:
-            self.popen.kill()
-            self.popen.wait(10)
-
-    def stop(self) -> None:
-        self.kill(signal.SIGTERM)
-
-    @property
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def output(self) -> str:
-        """Everything the process printed so far, for failure messages."""
-        with self._cond:
-            return f"--- {self.name} (exit code {self.popen.poll()}) ---\n" + "\n".join(self.lines)
+Proc = Process  # one implementation, shared with the func fleet (examples/local_fleet.py)
 
 
 def ready_banks(proc: Proc) -> tuple[int, int]:
