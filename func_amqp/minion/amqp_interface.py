@@ -51,8 +51,9 @@ class AmqpInterface:
         self.name = name
         self.auth = auth
         self.xmlrpc_address = xmlrpc_address
+        # a module's object never changes: its periodic 'c' is for late consoles only, so seldom
         self.agent = Agent(name, url=url, tls=tls, state_dir=state_dir, label=f"funcd {name}",
-                           heartbeat_interval=heartbeat)
+                           heartbeat_interval=heartbeat, publish_interval=300.0)
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="funcd-call")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._classes: dict[str, ObjectClass] = {}

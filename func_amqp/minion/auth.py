@@ -40,7 +40,7 @@ class Authenticator:
         self.crl_file = crl_file
         self.allow_unsigned = allow_unsigned
         self.replays = ReplayGuard()
-        self._known: dict[str, tuple[float, x509.Certificate]] = {}  # PEM text -> (when verified, certificate)
+        self._known: dict[str, tuple[float, x509.Certificate, Caller]] = {}  # PEM text -> (when verified, ...)
         self._crl_cache: tuple[int, x509.CertificateRevocationList] | None = None
 
     def ca_key(self) -> str | None:
@@ -61,7 +61,7 @@ class Authenticator:
             self._known.clear()
         return self._crl_cache[1]
 
-    def _certificate(self, cert_text: Any) -> x509.Certificate:
+    def _certificate(self, cert_text: Any) -> tuple[x509.Certificate, Caller]:
         """The caller's certificate, verified (chain, window, CRL); a verified one is remembered
         for `CACHE_SECONDS` (and forgotten when the CRL changes)."""
         crl = self._crl()
@@ -69,12 +69,13 @@ class Authenticator:
         key = cert_text if isinstance(cert_text, str) else bytes(cert_text).decode("ascii", "replace")
         known = self._known.get(key)
         if known is not None and now - known[0] < CACHE_SECONDS:
-            return known[1]
+            return known[1], known[2]
         cert = verify_certificate(key.encode("ascii", "replace"), self.ca, crl)  # type: ignore[arg-type]
         if len(self._known) > 1000:
             self._known.clear()
-        self._known[key] = (now, cert)
-        return cert
+        caller = Caller(common_name(cert), acl_key(cert), "-", "amqp")  # the subject hash, once per certificate
+        self._known[key] = (now, cert, caller)
+        return cert, caller
 
     def identify(self, ctx: Any) -> Caller:
         headers = ctx.headers
@@ -87,7 +88,7 @@ class Authenticator:
         if self.ca is None:
             raise codes.AccessToMethodDenied("this minion has no CA certificate to check signatures with")
         try:
-            cert = self._certificate(cert_text)
+            cert, caller = self._certificate(cert_text)
             sig = base64.b64decode(sig_text, validate=True)
             verify_message(cert, signed_text(ctx.body, headers), sig)
             deadline = ctx.deadline_ms / 1000 if ctx.deadline_ms else time.time() + 60
@@ -99,4 +100,4 @@ class Authenticator:
             raise codes.AccessToMethodDenied(f"credential refused: {exc}") from None
         except (ValueError, TypeError, binascii.Error) as exc:
             raise codes.AccessToMethodDenied(f"credential unreadable: {exc}") from None
-        return Caller(common_name(cert), acl_key(cert), "-", "amqp")
+        return caller

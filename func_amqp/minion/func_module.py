@@ -10,6 +10,7 @@ running call, so an overlord can follow it live (`jobs.get_progress`, `jobs.tail
 from __future__ import annotations
 
 import configparser
+import functools
 import inspect
 import logging
 import os
@@ -108,7 +109,9 @@ class FuncModule:
 
     def _load_options(self) -> Any:
         opts = type("Options", (), {})()
-        defaults = {k: v for k, v in vars(self.Config).items() if not k.startswith("_")}
+        defaults = _config_defaults(type(self))
+        if not defaults:
+            return opts
         for k, v in defaults.items():
             setattr(opts, k, v)
         path = os.path.join(MODULE_CONF_DIR, f"{type(self).__name__}.conf")
@@ -123,6 +126,12 @@ class FuncModule:
             except (configparser.Error, ValueError) as exc:
                 self.logger.warning("ignoring %s: %s", path, exc)
         return opts
+
+
+@functools.cache
+def _config_defaults(cls: type) -> dict[str, Any]:
+    """A module class's `Config` options and their defaults (read once per class)."""
+    return {k: v for k, v in vars(cls.Config).items() if not k.startswith("_")}
 
 
 def _convert(raw: str, default: Any) -> Any:
