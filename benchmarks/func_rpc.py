@@ -952,7 +952,7 @@ def main() -> int:
     ap.add_argument("--hosts", type=int, default=2, help="minion host processes, and bare servers of the "
                                                          "fan-out floor per adapter (default 2)")
     ap.add_argument("--minion-publish-interval", type=float, help="seconds between the hosted agents' periodic "
-                    "broadcasts of their objects (default: the agent's 10 s, as funcd; see minion_host.py)")
+                    "broadcasts of their objects (default: as funcd's AmqpInterface sets it; see minion_host.py)")
     ap.add_argument("--rounds", type=int, default=1, help="interleaved repetitions; best of each figure kept")
     ap.add_argument("--keygen-workers", type=int, default=os.cpu_count() or 2, help="processes making minion keys")
     ap.add_argument("--root", help="keep the CA, keys and configs here (reused by the next run; default: a "

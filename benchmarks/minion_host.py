@@ -25,9 +25,10 @@ What differs from N funcd processes, on purpose:
   thread and a port each, and the fan-out is measured over AMQP only).
 - the background work of N minions lands on one CPU: every agent re-broadcasts its objects every
   `publish_interval` (one 'c' per module, 13 for funcd's standard modules) and beats every
-  `heartbeat` s; for 500 minions that is ~650 encoded messages a second in this process, where N
-  real minions would each spend 1/500 of it on a machine of their own. `--publish-interval`
-  changes the period (default: the agent's, 10 s, as funcd), to tell that artefact apart.
+  `heartbeat` s; at the agent's default of 10 s, 500 minions make ~650 encoded messages a second
+  in this process, where N real minions would each spend 1/500 of it on a machine of their own.
+  `--publish-interval` overrides the period (default: whatever funcd's `AmqpInterface` gives its
+  agent), to tell that artefact apart.
 
 It prints `minion-host <label> ready: <n> minions ...` once every minion is attached and serving,
 and stops cleanly on SIGTERM or SIGINT.
@@ -96,8 +97,8 @@ def _accepts_connection() -> bool:
 
 def make_minion(cfg: config_mod.MinionConfig, conn: Connection, publish_interval: float | None = None) -> Hosted:
     """funcd's `serve()` for one minion, AMQP side only, with its agent on the shared connection.
-    `publish_interval` overrides the agent's period of re-broadcasting its objects (funcd keeps the
-    agent's default, 10 s)."""
+    `publish_interval` overrides the agent's period of re-broadcasting its objects (default: what
+    funcd's `AmqpInterface` sets)."""
     if cfg.broker_url.startswith("amqps://"):
         raise SystemExit("minion-host: amqps:// is not supported here (the benchmark uses a local broker)")
     dispatcher, auth = build(cfg)
@@ -107,10 +108,12 @@ def make_minion(cfg: config_mod.MinionConfig, conn: Connection, publish_interval
         iface = AmqpInterface(dispatcher, cfg.name, url=cfg.broker_url, connection=conn, **kw)  # type: ignore[call-arg]
     else:
         # AmqpInterface makes its agent with a connection of its own; until it accepts one, its
-        # agent is replaced before start() with the same agent on the shared connection
+        # agent is replaced before start() with the same agent (every setting copied) on the shared one
         iface = AmqpInterface(dispatcher, cfg.name, url=cfg.broker_url, **kw)  # type: ignore[arg-type]
-        iface.agent = Agent(cfg.name, connection=conn, state_dir=cfg.state_dir, label=f"funcd {cfg.name}",
-                            heartbeat_interval=cfg.heartbeat)
+        own = iface.agent
+        iface.agent = Agent(cfg.name, connection=conn, state_dir=cfg.state_dir, label=own.label,
+                            heartbeat_interval=own.heartbeat_interval, publish_interval=own.publish_interval,
+                            limits=own.limits)
     if publish_interval is not None:
         iface.agent.publish_interval = publish_interval
     return Hosted(cfg, dispatcher, iface)
@@ -210,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--connections", type=int, default=1, help="AMQP connections the minions share (default 1)")
     ap.add_argument("--label", default="host", help="the name printed in the ready line")
     ap.add_argument("--publish-interval", type=float, help="seconds between an agent's periodic broadcasts of its "
-                                                           "objects (default: the agent's, as in funcd: 10)")
+                                                           "objects (default: as funcd's AmqpInterface sets it)")
     args = ap.parse_args(argv)
     paths = list(args.configs) + (read_list(args.configs_from) if args.configs_from else [])
     try:

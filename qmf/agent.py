@@ -18,6 +18,7 @@ import itertools
 import json
 import logging
 import os
+import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -54,6 +55,8 @@ from .transport import DEFAULT_URL, Connection, Delivery
 
 log = logging.getLogger("qmf.agent")
 
+PROPERTY_PERIODS = 6  # unchanged properties are re-broadcast every 6th publish period (1 min by default)
+
 MethodHandler = Callable[..., Mapping[str, Any] | Awaitable[Any] | None]
 
 
@@ -87,6 +90,7 @@ class Agent(Endpoint):
                  connection: Connection | None = None) -> None:
         conn = connection or Connection(url, name=f"qmf-agent {name}", tls=tls)
         super().__init__(name, conn, f"qmf.agent.{name}", limits=limits)
+        self._owns_connection = connection is None  # a shared one stays up for the others on it
         self.label = label or name
         self.heartbeat_interval = heartbeat_interval
         self.publish_interval = publish_interval
@@ -180,7 +184,13 @@ class Agent(Endpoint):
         for t in list(self._tasks):
             t.cancel()
         self._loops.clear()
-        await self.conn.close()
+        if self._owns_connection:
+            await self.conn.close()
+        else:
+            with contextlib.suppress(ValueError):
+                self.conn.on_reconnect.remove(self._reattach)
+            with contextlib.suppress(Exception):
+                await self.conn.remove_queue(self.queue)
 
     async def __aenter__(self) -> Agent:
         await self.start()
@@ -294,12 +304,17 @@ class Agent(Endpoint):
                 self.send(p.MANAGEMENT_EXCHANGE, rk, body)
 
     async def _publish_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(self.publish_interval)
+        """Statistics every period; properties, which are broadcast when they change anyway, every
+        PROPERTY_PERIODS periods only (for consoles that joined since). The first period is
+        jittered, so that agents started together do not all publish in the same instant."""
+        await asyncio.sleep(random.uniform(0.5, 1.5) * self.publish_interval)
+        for n in itertools.count():
             if self.attached.is_set():
                 objs = list(self.objects.values())
-                self._broadcast_records(objs, PropertyIndication)
+                if n % PROPERTY_PERIODS == 0:
+                    self._broadcast_records(objs, PropertyIndication)
                 self._broadcast_records(objs, StatisticIndication)
+            await asyncio.sleep(self.publish_interval)
 
     async def _beat(self) -> None:
         while True:

@@ -552,9 +552,11 @@ class Console:
             if m.opcode == "c":
                 self._agent_record(obj.properties, None)
             else:  # the broker role's agent objects are numbered by agent bank
+                bank = obj.object_id.object
                 for a in self.agents.values():
-                    if a.agent_bank == obj.object_id.object:
+                    if a.agent_bank == bank:
                         self._agent_stats(a, obj.statistics)
+                        break
         if d.routing_key.startswith("console.obj.1.0.org.apache.qpid.broker") and not self._following:
             return
         self._notify(Indication("properties" if m.opcode == "c" else "statistics", obj))

@@ -87,6 +87,7 @@ class _Queue:
     auto_ack: bool
     arguments: dict[str, Any] | None
     bindings: list[tuple[str, str]] = field(default_factory=list)
+    consumer_tag: str | None = None
 
 
 class Connection:
@@ -362,7 +363,16 @@ class Connection:
             except Exception:
                 log.exception("%s: handler for %s failed", self.name, q.name)
 
-        await self._op(lambda cb: ch.basic_consume(q.name, on_message, auto_ack=q.auto_ack, callback=cb))
+        q.consumer_tag = f"ctag-{q.name}"
+        await self._op(lambda cb: ch.basic_consume(q.name, on_message, auto_ack=q.auto_ack, callback=cb,
+                                                   consumer_tag=q.consumer_tag))
+
+    async def remove_queue(self, name: str) -> None:
+        """Stops consuming `name` and forgets it (it is not declared again on reconnection); the
+        queue itself stays until its own expiry or auto-delete."""
+        q = self._queues.pop(name, None)
+        if q is not None and q.consumer_tag and self._ch is not None:
+            await self._op(lambda cb: self._ch.basic_cancel(q.consumer_tag, callback=cb))
 
     async def _op(self, start: Callable[[Callable[[Any], None]], None]) -> Any:
         """Runs one pika RPC (declare, bind, ...) and waits for its reply or the channel's end."""

@@ -18,6 +18,7 @@ from codec import ObjectClass, Typecode
 from qmf.agent import Agent, CallContext
 from qmf.errors import MethodError
 from qmf.schemas import Property, object_class
+from qmf.transport import Connection
 
 from .. import codes
 from ..qmfmap import (
@@ -46,14 +47,15 @@ log = logging.getLogger("func.amqp")
 class AmqpInterface:
     def __init__(self, dispatcher: Dispatcher, name: str, *, url: str, auth: Authenticator, tls: Any = None,
                  state_dir: str | None = None, heartbeat: float = 5.0, xmlrpc_address: str = "",
-                 workers: int = 64) -> None:
+                 workers: int = 64, connection: Connection | None = None) -> None:
         self.dispatcher = dispatcher
         self.name = name
         self.auth = auth
         self.xmlrpc_address = xmlrpc_address
         # a module's object never changes: its periodic 'c' is for late consoles only, so seldom
+        # `connection`: one shared with other minions of this process (the benchmarks host many)
         self.agent = Agent(name, url=url, tls=tls, state_dir=state_dir, label=f"funcd {name}",
-                           heartbeat_interval=heartbeat, publish_interval=300.0)
+                           heartbeat_interval=heartbeat, publish_interval=300.0, connection=connection)
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="funcd-call")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._classes: dict[str, ObjectClass] = {}
