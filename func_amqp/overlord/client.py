@@ -138,10 +138,17 @@ class Overlord:
         known = self.config.minions.get(name)
         if known:
             return known
+        key = (self.config.broker_url, name)
+        cached = _XMLRPC_ADDRESSES.get(key)
+        if cached:
+            return cached
         try:
-            return self.amqp().xmlrpc_address(name) or None  # the minion says where its XML-RPC listens
+            found = self.amqp().xmlrpc_address(name) or None  # the minion says where its XML-RPC listens
         except Exception:
             return None
+        if found:  # asked once per process, not once per call (a QMF round trip and an AMQP connection)
+            _XMLRPC_ADDRESSES[key] = found
+        return found
 
     def _transport(self) -> Any:
         return self.amqp() if self.transport_name == "amqp" else self.xmlrpc()
@@ -294,6 +301,7 @@ class Overlord:
 
 
 _SHARED: dict[tuple[str, ...], Any] = {}
+_XMLRPC_ADDRESSES: dict[tuple[str, str], str] = {}  # (broker URL, minion) -> host:port its system object gave
 _SHARED_LOCK = threading.Lock()
 
 
