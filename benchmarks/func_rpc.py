@@ -79,6 +79,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: E402
 from local_fleet import LocalFleet, Process  # noqa: E402
 from pika.adapters.asyncio_connection import AsyncioConnection  # noqa: E402
 from pika.spec import BasicProperties  # noqa: E402
+from qmf_rpc import server_version  # noqa: E402 - the QMF benchmark's, beside this file
 
 from codec import MethodResponse, encode, iter_messages  # noqa: E402
 from func_amqp.certs import load_private_key  # noqa: E402
@@ -920,20 +921,6 @@ def profile_fanout(bench: Bench, plan: Plan, out_dir: Path, py_spy: str) -> None
         for _ in range(runs):
             Overlord(spec, config=cfg).test.ping()
         ops.append(runs)
-
-
-def server_version(url: str) -> str:
-    conn = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        props = conn._impl.server_properties or {}
-    finally:
-        conn.close()
-
-    def s(key: str) -> str:
-        v = props.get(key, "?")
-        return v.decode() if isinstance(v, bytes) else str(v)
-
-    return f"{s('product')} {s('version')}"
 
 
 def _load() -> str:

@@ -15,7 +15,6 @@ import contextlib
 import contextvars
 import inspect
 import itertools
-import json
 import logging
 import os
 import random
@@ -48,9 +47,10 @@ from codec import (
 from codec.errors import STATUS_EXCEPTION, STATUS_PARAMETER_INVALID, STATUS_UNKNOWN_OBJECT
 
 from . import protocol as p
-from .endpoint import Endpoint
+from .endpoint import Endpoint, ignore
 from .errors import MethodError, QmfError
 from .objects import ManagedObject, now_ns
+from .state import read_state, write_state
 from .transport import DEFAULT_URL, Connection, Delivery
 
 log = logging.getLogger("qmf.agent")
@@ -95,13 +95,13 @@ class Agent(Endpoint):
         self.heartbeat_interval = heartbeat_interval
         self.publish_interval = publish_interval
         self.state_path = Path(state_dir) / f"agent-{_safe(name)}.json" if state_dir else None
-        state = self._load_state()
+        state = read_state(self.state_path)
         self.system_id = uuid.UUID(state["system_id"]) if "system_id" in state else uuid.uuid4()
         self.broker_bank: int = state.get("broker_bank", 0)
         self.agent_bank: int = state.get("agent_bank", 0)
         self.boot_sequence = (state.get("boot_sequence", 0) % 4095) + 1
         self.attached = asyncio.Event()
-        self.handlers.update({"M": self._on_M, "a": self._on_a, "x": self._on_x, "z": _ignore})
+        self.handlers.update({"M": self._on_M, "a": self._on_a, "x": self._on_x, "z": ignore})
         self._handlers_by_class: dict[Any, tuple[MethodHandler, bool, bool]] = {}
         self._numbers = itertools.count(1)
         self._attach_seq = itertools.count(1)
@@ -401,27 +401,9 @@ class Agent(Endpoint):
             self.method_failed(d, m.seq, STATUS_EXCEPTION, f"{type(exc).__name__}: {exc}")
 
     # -- state ------------------------------------------------------------------------------------
-    def _load_state(self) -> dict[str, Any]:
-        if self.state_path is None or not self.state_path.exists():
-            return {}
-        try:
-            return json.loads(self.state_path.read_text())
-        except (OSError, ValueError) as exc:
-            log.warning("%s: ignoring unreadable state file %s: %s", self.name, self.state_path, exc)
-            return {}
-
     def _save_state(self) -> None:
-        if self.state_path is None:
-            return
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"system_id": str(self.system_id), "broker_bank": self.broker_bank,
-                                   "agent_bank": self.agent_bank, "boot_sequence": self.boot_sequence}))
-        os.replace(tmp, self.state_path)
-
-
-def _ignore(m: Any, d: Delivery) -> None:
-    return None
+        write_state(self.state_path, {"system_id": str(self.system_id), "broker_bank": self.broker_bank,
+                                      "agent_bank": self.agent_bank, "boot_sequence": self.boot_sequence})
 
 
 def _safe(name: str) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 import os
 import time
@@ -40,9 +39,10 @@ from codec import (
 )
 
 from . import protocol as p
-from .endpoint import Endpoint
+from .endpoint import Endpoint, ignore
 from .objects import ManagedObject, now_ns
 from .schemas import Property, Statistic, object_class
+from .state import read_state, write_state
 from .transport import DEFAULT_URL, Connection, Delivery
 
 log = logging.getLogger("qmf.broker_role")
@@ -74,14 +74,14 @@ class BrokerRole(Endpoint):
         super().__init__(p.BROKER_ROLE_NAME, conn, p.BROKER_QUEUE, limits=limits)
         self.heartbeat_interval = heartbeat_interval
         self.state_path = Path(state_dir) / "broker-role.json" if state_dir else None
-        self.handlers.update({"B": self._on_B, "A": self._on_A, "p": _ignore, "q": self._on_q, "s": self._on_s,
-                              "h": self._on_h, "z": _ignore})
+        self.handlers.update({"B": self._on_B, "A": self._on_A, "p": ignore, "q": self._on_q, "s": self._on_s,
+                              "h": self._on_h, "z": ignore})
         self.registry.add(AGENT_CLASS)
         self._pending_schemas: dict[int, Any] = {}
         self._seqs = itertools.count(1)
         self._agents: dict[str, ManagedObject] = {}
         self._loops: list[asyncio.Task[None]] = []
-        state = self._load()
+        state = read_state(self.state_path)
         self.broker_id = uuid.UUID(state["broker_id"]) if "broker_id" in state else uuid.uuid4()
         self._next_bank = state.get("next_bank", p.FIRST_AGENT_BANK)
         for name, a in state.get("agents", {}).items():
@@ -119,7 +119,7 @@ class BrokerRole(Endpoint):
     def _on_A(self, m: Any, d: Delivery) -> None:
         if not d.props.reply_to:
             return
-        name = _agent_name(d) or m.label
+        name = p.agent_header(d.props.headers) or m.label
         agent = self._agents.get(name)
         if agent is None:
             bank = m.agent_bank
@@ -174,7 +174,7 @@ class BrokerRole(Endpoint):
         super()._on_S(m, d)
 
     def _on_h(self, m: Heartbeat, d: Delivery) -> None:
-        name = _agent_name(d)
+        name = p.agent_header(d.props.headers)
         agent = self._agents.get(name) if name else None
         if agent is None:
             return
@@ -226,15 +226,6 @@ class BrokerRole(Endpoint):
             await asyncio.sleep(min(1.0, self.heartbeat_interval))
 
     # -- state ------------------------------------------------------------------------------------
-    def _load(self) -> dict[str, Any]:
-        if self.state_path is None or not self.state_path.exists():
-            return {}
-        try:
-            return json.loads(self.state_path.read_text())
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring unreadable state file %s: %s", self.state_path, exc)
-            return {}
-
     def _save(self) -> None:
         if self.state_path is None:
             return
@@ -249,22 +240,7 @@ class BrokerRole(Endpoint):
             "schemas": [encode(SchemaResponse(schema=s)).hex() for s in self.registry if s is not AGENT_CLASS],
             "saved": time.time(),
         }
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=1))
-        os.replace(tmp, self.state_path)
-
-
-def _agent_name(d: Delivery) -> str | None:
-    headers = d.props.headers
-    name = headers.get(p.H_AGENT) if headers else None
-    if isinstance(name, bytes):
-        name = name.decode("utf-8", "replace")
-    return name if isinstance(name, str) and name else None
-
-
-def _ignore(m: Any, d: Delivery) -> None:
-    return None
+        write_state(self.state_path, state)
 
 
 def main(argv: list[str] | None = None) -> int:

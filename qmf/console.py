@@ -522,7 +522,7 @@ class Console:
     # -- broadcasts -------------------------------------------------------------------------------
     def _heartbeat(self, d: Delivery) -> None:
         banks = p.banks_from_key(d.routing_key)
-        name = _header_name(d)
+        name = p.agent_header(d.props.headers)
         if banks is None or name is None or banks == (p.BROKER_BANK, p.BROKER_AGENT_BANK):
             return
         headers = d.props.headers or {}
@@ -629,17 +629,9 @@ def _object(agent: str, r: Any) -> QmfObject:
                      dict(getattr(r, "statistics", {}) or {}), r.update_time, r.create_time, r.delete_time)
 
 
-def _header_name(d: Delivery) -> str | None:
-    h = d.props.headers
-    n = h.get(p.H_AGENT) if h else None
-    if isinstance(n, bytes):
-        n = n.decode("utf-8", "replace")
-    return n if isinstance(n, str) and n else None
-
-
 def _sender(d: Delivery, agents: Mapping[str, AgentInfo]) -> str | None:
     """Who spoke, as console.py worked it out: the qmf.agent header, else the routing key's banks."""
-    name = _header_name(d)
+    name = p.agent_header(d.props.headers)
     if name:
         return name
     banks = p.banks_from_key(d.routing_key)

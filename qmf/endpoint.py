@@ -316,6 +316,11 @@ def _fit(text: str, limit: int) -> str:
     return f"{head}...{tail}"
 
 
+def ignore(m: Message, d: Delivery) -> None:
+    """The handler of a message a role takes in silence (a 'z' answering its own request, ...)."""
+    return None
+
+
 def _str8(text: str) -> str:
     """`text` cut to fit a str8 (255 bytes of UTF-8)."""
     return _fit(text, 255)

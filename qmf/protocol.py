@@ -9,6 +9,8 @@ no field for travels in AMQP properties and headers, named here.
 
 from __future__ import annotations
 
+from typing import Any
+
 MANAGEMENT_EXCHANGE = "qpid.management"  # topic exchange: requests and broadcasts
 REPLY_EXCHANGE = "amq.direct"  # replies, routing key = the request's reply_to
 CONTENT_TYPE = "x-application/qmf"  # what Qpid's Python console set on every body
@@ -44,6 +46,14 @@ def object_key(broker_bank: int, agent_bank: int, package: str, cls: str) -> str
 
 def event_key(broker_bank: int, agent_bank: int, package: str, event: str) -> str:
     return f"console.event.{broker_bank}.{agent_bank}.{package}.{event}"
+
+
+def agent_header(headers: Any) -> str | None:
+    """The sender's name from its `qmf.agent` header (text or bytes), or None."""
+    name = headers.get(H_AGENT) if headers else None
+    if isinstance(name, bytes):
+        name = name.decode("utf-8", "replace")
+    return name if isinstance(name, str) and name else None
 
 
 def banks_from_key(routing_key: str) -> tuple[int, int] | None:

@@ -91,7 +91,8 @@ class _Queue:
 
 
 class Connection:
-    """A self-healing AMQP connection with one channel in confirm mode.
+    """A self-healing AMQP connection: one channel for everything, one in confirm mode for
+    `publish_confirmed`.
 
     `start()` connects (raising `BrokerUnreachable` if the first connection cannot be made in time);
     after that, a lost connection is re-made in the background until `close()`. Queues declared

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import json
 import os
 import queue
 import threading
@@ -24,6 +23,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from qmf.state import read_state, write_state
 
 from .. import codes
 from ..certs.tls import client_context
@@ -190,19 +191,12 @@ class Overlord:
         return path / f"jobs-{os.getuid()}.json"
 
     def _load_jobs(self) -> dict[str, Any]:
-        f = self._job_file()
-        try:
-            return json.loads(f.read_text()) if f.exists() else {}
-        except ValueError:
-            return {}
+        return read_state(self._job_file())
 
     def _save_jobs(self, jobs: dict[str, Any]) -> None:
         cutoff = time.time() - 3600
         jobs = {k: v for k, v in jobs.items() if v.get("created", 0) > cutoff}
-        f = self._job_file()
-        tmp = f.with_suffix(".tmp")
-        tmp.write_text(json.dumps(jobs))
-        os.replace(tmp, f)
+        write_state(self._job_file(), jobs)
 
     def _run_async(self, module: str, method: str, args: tuple[Any, ...]) -> str:
         job_id = "-".join(p.replace("-", "_") for p in (self.server_spec, module, method, repr(time.time())))
