@@ -98,11 +98,8 @@ def _first_line(fn: Callable[..., Any]) -> str | None:
 
 
 # -- the overlord side: positional values → QMF arguments, and back -----------------------------
-def encode_args(method: SchemaMethod, params: tuple[Any, ...] | list[Any],
-                coerce_strings: bool = False) -> dict[str, Any]:
-    """Positional func arguments as the method's QMF in-arguments. Raises TypeError (nothing sent).
-    With `coerce_strings` (the CLI, whose arguments are all text), a str bound for an S64, DOUBLE or
-    BOOL argument is converted first."""
+def encode_args(method: SchemaMethod, params: tuple[Any, ...] | list[Any]) -> dict[str, Any]:
+    """Positional func arguments as the method's QMF in-arguments. Raises TypeError (nothing sent)."""
     ins = method.in_args
     star = ins[-1] if ins and ins[-1].name.startswith("*") else None
     fixed = ins[:-1] if star else ins
@@ -111,8 +108,7 @@ def encode_args(method: SchemaMethod, params: tuple[Any, ...] | list[Any],
     out: dict[str, Any] = {}
     for i, a in enumerate(fixed):
         if i < len(params):
-            value = _coerce(a.type, params[i]) if coerce_strings and isinstance(params[i], str) else params[i]
-            out[a.name] = box(value) if a.type == Typecode.LIST else value
+            out[a.name] = box(params[i]) if a.type == Typecode.LIST else params[i]
         elif a.type == Typecode.LIST:
             out[a.name] = box(ABSENT)
         elif a.default is not None:
@@ -122,24 +118,6 @@ def encode_args(method: SchemaMethod, params: tuple[Any, ...] | list[Any],
     if star is not None:
         out[star.name] = box(list(params[len(fixed):]))
     return out
-
-
-def _coerce(typecode: int, text: str) -> Any:
-    try:
-        if typecode == Typecode.S64:
-            return int(text, 0)
-        if typecode == Typecode.DOUBLE:
-            return float(text)
-    except ValueError:
-        raise TypeError(f"{text!r} is not a {'number' if typecode == Typecode.DOUBLE else 'integer'}") from None
-    if typecode == Typecode.BOOL:
-        low = text.strip().lower()
-        if low in ("1", "true", "yes", "on"):
-            return True
-        if low in ("0", "false", "no", "off", ""):
-            return False
-        raise TypeError(f"{text!r} is not a boolean")
-    return text
 
 
 def decode_args(method: SchemaMethod, args: Mapping[str, Any]) -> list[Any]:

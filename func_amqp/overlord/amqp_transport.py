@@ -89,16 +89,16 @@ class AmqpTransport:
 
     # -- calls ------------------------------------------------------------------------------------
     def call(self, names: list[str], module: str, method: str, params: tuple[Any, ...], *, timeout: float,
-             async_: bool = False, on_event: EventCallback | None = None, on_result: ResultCallback | None = None,
-             coerce_strings: bool = False) -> dict[str, Any]:
+             async_: bool = False, on_event: EventCallback | None = None,
+             on_result: ResultCallback | None = None) -> dict[str, Any]:
         """{name: value or REMOTE_ERROR} for every name; never raises for a minion's failure.
         `on_result(name, value)` runs (on the transport's thread) as each minion's entry is known."""
         return self.sync.run(self.call_async(names, module, method, params, timeout=timeout, async_=async_,
-                                             on_event=on_event, on_result=on_result, coerce_strings=coerce_strings))
+                                             on_event=on_event, on_result=on_result))
 
     async def call_async(self, names: list[str], module: str, method: str, params: tuple[Any, ...], *,
                          timeout: float, async_: bool = False, on_event: EventCallback | None = None,
-                         on_result: ResultCallback | None = None, coerce_strings: bool = False) -> dict[str, Any]:
+                         on_result: ResultCallback | None = None) -> dict[str, Any]:
         module, _, method = f"{module}.{method}".rpartition(".")  # func: the method is after the last dot
         if on_event is not None:
             await self._follow()
@@ -119,22 +119,22 @@ class AmqpTransport:
             self._listeners.append(listener)
         try:
             results = await asyncio.gather(*(self._one(n, module, method, params, timeout, headers, request_ids,
-                                                       on_result, coerce_strings) for n in names))
+                                                       on_result) for n in names))
         finally:
             if listener is not None:
                 self._listeners.remove(listener)
         return dict(zip(names, results, strict=True))
 
     async def _one(self, name: str, module: str, method: str, params: tuple[Any, ...], timeout: float,
-                   headers: dict[str, Any], request_ids: dict[str, str], on_result: ResultCallback | None = None,
-                   coerce_strings: bool = False) -> Any:
-        value = await self._entry(name, module, method, params, timeout, headers, request_ids, coerce_strings)
+                   headers: dict[str, Any], request_ids: dict[str, str],
+                   on_result: ResultCallback | None = None) -> Any:
+        value = await self._entry(name, module, method, params, timeout, headers, request_ids)
         if on_result is not None:
             on_result(name, value)
         return value
 
     async def _entry(self, name: str, module: str, method: str, params: tuple[Any, ...], timeout: float,
-                     headers: dict[str, Any], request_ids: dict[str, str], coerce_strings: bool) -> Any:
+                     headers: dict[str, Any], request_ids: dict[str, str]) -> Any:
         deadline = time.monotonic() + timeout
         try:
             for attempt in (1, 2):
@@ -151,7 +151,7 @@ class AmqpTransport:
                     return codes.nice_exception(codes.InvalidMethodException(
                         f"module {module!r} on {name} has no method {method!r}"))
                 try:
-                    args = encode_args(m, params, coerce_strings)
+                    args = encode_args(m, params)
                 except TypeError as exc:
                     return codes.nice_exception(exc)
                 agent = self.console.agent(name)

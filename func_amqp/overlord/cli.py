@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "call" and args.jobstatus:
             return _jobstatus(args, cfg)
         overlord = Overlord(args.spec, timeout=args.timeout, exclude_spec=args.exclude, transport=args.transport,
-                            config=cfg, coerce_strings=True)
+                            config=cfg)
     except codes.Func_Client_Exception as exc:
         print(f"func: {exc}", file=sys.stderr)
         return EXIT_NOTHING
@@ -134,7 +134,6 @@ def _jobstatus(args: argparse.Namespace, cfg: config_mod.OverlordConfig) -> int:
     overlord.transport_name = (args.transport or cfg.transport).lower()
     overlord.timeout = args.timeout or 20.0
     overlord._amqp = overlord._xmlrpc = None
-    overlord.coerce_strings = False
     overlord.on_event = overlord.on_result = None
     try:
         code, results = overlord.job_status(args.module)

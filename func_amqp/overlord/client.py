@@ -61,7 +61,7 @@ class Overlord:
                  async_: bool = False, init_ssl: bool = True, delegate: bool = False, mapfile: str | None = None,
                  timeout: float | None = None, exclude_spec: str | None = None, transport: str | None = None,
                  on_event: EventCallback | None = None, on_result: Callable[[str, Any], None] | None = None,
-                 coerce_strings: bool = False, **kwargs: Any) -> None:
+                 **kwargs: Any) -> None:
         if "async" in kwargs:  # Overlord(..., async=True) is a syntax error in Python 3; this is the way in
             async_ = kwargs.pop("async")
         if kwargs:
@@ -74,7 +74,6 @@ class Overlord:
         self.exclude_spec = exclude_spec
         self.on_event = on_event
         self.on_result = on_result
-        self.coerce_strings = coerce_strings  # the CLI's text arguments, converted for typed QMF arguments
         self.transport_name = (transport or self.config.transport).lower()
         if self.transport_name not in ("amqp", "xmlrpc"):
             raise ValueError(f"transport must be 'amqp' or 'xmlrpc', not {transport!r}")
@@ -178,8 +177,7 @@ class Overlord:
         if self.async_:
             return self._run_async(module, method, args)
         results = self._transport().call(self.minions, module, method, args, timeout=self.timeout,
-                                         on_event=self.on_event, on_result=self.on_result,
-                                         coerce_strings=self.coerce_strings)
+                                         on_event=self.on_event, on_result=self.on_result)
         if self.noglobs:
             return next(iter(results.values()))
         return results
@@ -201,7 +199,7 @@ class Overlord:
     def _run_async(self, module: str, method: str, args: tuple[Any, ...]) -> str:
         job_id = "-".join(p.replace("-", "_") for p in (self.server_spec, module, method, repr(time.time())))
         started = self._transport().call(self.minions, module, method, args, timeout=self.timeout, async_=True,
-                                         on_result=self.on_result, coerce_strings=self.coerce_strings)
+                                         on_result=self.on_result)
         hosts: dict[str, Any] = {}
         done: dict[str, Any] = {}
         for host, value in started.items():

@@ -46,8 +46,8 @@ class XmlRpcTransport:
         return self.address_of(name) or f"{name}:{self.port}"
 
     def call(self, names: list[str], module: str, method: str, params: tuple[Any, ...], *, timeout: float,
-             async_: bool = False, on_event: Any = None, on_result: Callable[[str, Any], None] | None = None,
-             coerce_strings: bool = False) -> dict[str, Any]:
+             async_: bool = False, on_event: Any = None,
+             on_result: Callable[[str, Any], None] | None = None) -> dict[str, Any]:
         """Arguments go as given (func's XML-RPC had no schema: CLI arguments stay strings)."""
         rpc = f"{'async.' if async_ else ''}{module}.{method}"
 
