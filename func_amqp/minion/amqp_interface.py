@@ -1,14 +1,17 @@
 """The minion's AMQP interface: its modules as QMF classes, served by a qmf agent.
 
 Every call runs in a worker thread (func modules block: they run commands, read files), so one
-slow method never holds up another. Calls run as func ran them, through the dispatcher; what the
-QMF side adds is the mapping (`func_amqp.qmfmap`), the caller check (`auth`) before anything
-runs, and 'job' events carrying a call's progress, output and result while it runs.
+slow method never holds up another; only methods that never wait (`Dispatcher.nonblocking`: the
+built-ins, the base methods, those marked `@func_module.nonblocking`) run on the event loop itself.
+Calls run as func ran them, through the dispatcher; what the QMF side adds is the mapping
+(`func_amqp.qmfmap`), the caller check (`auth`) before anything runs, and 'job' events carrying a
+call's progress, output and result while it runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -83,7 +86,7 @@ class AmqpInterface:
                           "api_version": str(getattr(inst, "api_version", "")),
                           "description": str(getattr(inst, "description", ""))}
             self._classes[module] = cls
-            self.agent.register(cls, self._handle, blocking=True, context=True)
+            self.agent.register(cls, self._handle, context=True)
             self.agent.add_object(cls, values, persistent=True, number=object_number(module))
         self.agent.register(JOB_EVENT)
 
@@ -104,10 +107,17 @@ class AmqpInterface:
         await self.agent.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
-    # -- one call (in a worker thread) ------------------------------------------------------------
-    def _handle(self, obj: Any, method: str, args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
-        module = obj.schema.key.name
-        full = f"{module}.{method}"
+    # -- one call --------------------------------------------------------------------------------
+    def _handle(self, obj: Any, method: str, args: dict[str, Any], ctx: CallContext) -> Any:
+        """Serves a call on the loop when it never waits, else in a worker thread (an awaitable)."""
+        full = f"{obj.schema.key.name}.{method}"
+        if self.dispatcher.nonblocking(full):
+            return self._serve(obj, method, full, args, ctx)
+        assert self._loop is not None
+        return self._loop.run_in_executor(self.executor, contextvars.copy_context().run, self._serve, obj, method,
+                                          full, args, ctx)
+
+    def _serve(self, obj: Any, method: str, full: str, args: dict[str, Any], ctx: CallContext) -> dict[str, Any]:
         schema_method = obj.schema.method(method)
         try:
             caller = self.auth.identify(ctx)

@@ -19,7 +19,7 @@ from typing import Any
 from .. import codes
 from . import progress
 from .acls import Acls
-from .func_module import FuncModule
+from .func_module import FuncModule, is_nonblocking
 from .jobs import STORE, Job, JobStore, Listener
 
 audit_log = logging.getLogger("func.audit")
@@ -84,6 +84,12 @@ class Dispatcher:
             fresh = type(owner)()
             return getattr(fresh, fn.__name__)
         return fn
+
+    def nonblocking(self, method: str) -> bool:
+        """True for a call that never waits: the `system.*` built-ins, the base methods, and module
+        methods marked `@func_module.nonblocking`; an unknown method too (it only raises)."""
+        fn = self.handlers.get(method)
+        return fn is None or getattr(fn, "__self__", None) is self or is_nonblocking(fn)
 
     def authorise(self, caller: Caller, method: str) -> None:
         if self.acls is not None and not self.acls.allowed(caller.key, method):

@@ -26,9 +26,11 @@ class Test(func_module.FuncModule):
         bool_option = True
         float_option = 3.14159
 
+    @func_module.nonblocking
     def ping(self) -> int:
         return 1
 
+    @func_module.nonblocking
     def add(self, numb1: Any, numb2: Any) -> Any:
         """numb1 + numb2, as func did: ints add, strings concatenate (CLI arguments are strings)."""
         try:
@@ -36,16 +38,20 @@ class Test(func_module.FuncModule):
         except TypeError:
             raise TypeError(f"cannot add {type(numb1).__name__} and {type(numb2).__name__}") from None
 
+    @func_module.nonblocking
     def echo(self, data: Any) -> Any:
         return data
 
+    @func_module.nonblocking
     def bigint(self) -> int:
         """A number above 2**32 - 1: XML-RPC's int is 32 bits, so this checks how a transport copes."""
         return 2**32
 
+    @func_module.nonblocking
     def explode(self) -> None:
         raise Exception("khhhhhhaaaaaan!!!!!!")
 
+    @func_module.nonblocking
     def explode_no_string(self) -> None:
         raise Exception()
 
