@@ -136,7 +136,7 @@ class FuncModule:
         path = os.path.join(MODULE_CONF_DIR, f"{type(self).__name__}.conf")
         try:
             st = os.stat(path)
-            stamp: tuple[int, int] | None = (st.st_mtime_ns, st.st_size)
+            stamp: tuple[int, ...] | None = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
         except OSError:
             stamp = None
         cached = _OPTIONS.get(type(self))
@@ -159,7 +159,7 @@ class FuncModule:
         return values
 
 
-_OPTIONS: dict[type, tuple[tuple[int, int] | None, dict[str, Any]]] = {}
+_OPTIONS: dict[type, tuple[tuple[int, ...] | None, dict[str, Any]]] = {}  # class: (file stamp, values)
 
 
 @functools.cache

@@ -205,6 +205,41 @@ def test_a_later_folder_replaces_a_module_of_the_same_name(tmp_path: Path) -> No
     assert mods["test"].hello() == "mine"
 
 
+# -- module options and the dispatcher's inline calls ---------------------------------------------
+def test_module_options_follow_the_conf_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    """Options are cached per class, but a changed, removed or broken conf file is seen by the next call."""
+    from func_amqp.minion.modules.test import Test
+
+    monkeypatch.setattr(func_module, "MODULE_CONF_DIR", str(tmp_path))
+    assert Test().configfoo()["int_option"] == 37  # no file: the Config defaults
+    conf = tmp_path / "Test.conf"
+    conf.write_text("[main]\nint_option = 5\nbool_option = no\n")
+    first = Test()
+    assert (first.options.int_option, first.options.bool_option, first.options.example) == (5, False, "1")
+    first.options.int_option = 99  # one instance's change stays its own
+    assert Test().options.int_option == 5
+    conf.write_text("[main]\nint_option = 123456\n")
+    assert Test().config_get("int_option") == 123456
+    conf.write_text("[main]\nint_option = many\n")
+    with caplog.at_level(logging.WARNING):
+        assert Test().options.int_option == 37
+    assert "ignoring" in caplog.text and "Test.conf" in caplog.text
+    conf.unlink()
+    assert Test().options.int_option == 37
+
+
+def test_dispatcher_runs_only_never_waiting_methods_inline(modules: dict[str, func_module.FuncModule]) -> None:
+    from func_amqp.minion.dispatcher import Dispatcher
+
+    d = Dispatcher(modules)
+    inline = ["test.ping", "test.add", "test.echo", "test.list_methods", "command.module_version",
+              "system.list_modules", "system.inventory", "nosuch.method"]
+    worker = ["test.sleep", "test.slow_progress", "command.run", "service.status", "hardware.info"]
+    assert [m for m in inline if not d.nonblocking(m)] == []
+    assert [m for m in worker if d.nonblocking(m)] == []
+
+
 # -- test ----------------------------------------------------------------------------------------
 def test_test_module_answers(modules: dict[str, func_module.FuncModule]) -> None:
     t = modules["test"]
