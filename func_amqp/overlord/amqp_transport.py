@@ -118,8 +118,12 @@ class AmqpTransport:
 
             self._listeners.append(listener)
         try:
-            results = await asyncio.gather(*(self._one(n, module, method, params, timeout, headers, request_ids,
-                                                       on_result) for n in names))
+            if len(names) == 1:  # the common single-minion call: no task, no gather
+                results = [await self._one(names[0], module, method, params, timeout, headers, request_ids,
+                                           on_result)]
+            else:
+                results = await asyncio.gather(*(self._one(n, module, method, params, timeout, headers,
+                                                           request_ids, on_result) for n in names))
         finally:
             if listener is not None:
                 self._listeners.remove(listener)
