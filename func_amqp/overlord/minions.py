@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import configparser
 import fnmatch
+import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -17,11 +19,29 @@ GLOB_CHARS = set("*?[")
 
 
 def certroot_inventory(certroot: str | Path) -> list[str] | None:
-    """The minions the CA signed (`<certroot>/<CN>.cert`), or None when there is no such folder."""
-    root = Path(certroot)
-    if not root.is_dir():
+    """The minions the CA signed (`<certroot>/<CN>.cert`), or None when there is no such folder.
+    Read again only when the folder changes (its mtime moves whenever a certificate is added,
+    removed or renamed): every `Overlord(spec)` asks, and a CA may hold thousands."""
+    root = os.fspath(certroot)
+    try:
+        stamp = os.stat(root).st_mtime_ns
+    except OSError:
         return None
-    return sorted(p.name[:-len(".cert")].lower() for p in root.glob("*.cert"))
+    cached = _INVENTORIES.get(root)
+    # a change in the same clock tick as the last read leaves the mtime as it was: a folder changed
+    # less than RACY_NS ago is read again (as git treats its "racily clean" index entries)
+    if cached is None or cached[0] != stamp or time.time_ns() - stamp < RACY_NS:
+        try:
+            with os.scandir(root) as entries:
+                names = sorted(e.name[:-len(".cert")].lower() for e in entries if e.name.endswith(".cert"))
+        except NotADirectoryError:
+            return None
+        cached = _INVENTORIES[root] = (stamp, names)
+    return list(cached[1])
+
+
+_INVENTORIES: dict[str, tuple[int, list[str]]] = {}  # certroot: (its mtime, the names in it)
+RACY_NS = 2_000_000_000
 
 
 def load_groups(path: str | Path) -> dict[str, list[str]]:
@@ -67,7 +87,7 @@ def _match(spec: str, names: list[str], groups: dict[str, list[str]], allow_unkn
             out.update(m for m in members if not glob or fnmatch.fnmatch(m, glob.lower()))
             continue
         pattern = part.lower()
-        hits = [n for n in names if fnmatch.fnmatch(n, pattern)]
+        hits = fnmatch.filter(names, pattern)
         if hits:
             out.update(hits)
         elif allow_unknown and not GLOB_CHARS & set(pattern):
