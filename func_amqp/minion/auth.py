@@ -17,7 +17,7 @@ from typing import Any
 
 from cryptography import x509
 
-from .. import codes
+from .. import codes, filestamp
 from ..certs.errors import CredentialRejected
 from ..certs.names import acl_key, common_name
 from ..certs.pem import load_certificate, load_crl
@@ -41,7 +41,7 @@ class Authenticator:
         self.allow_unsigned = allow_unsigned
         self.replays = ReplayGuard()
         self._known: dict[str, tuple[float, x509.Certificate, Caller]] = {}  # PEM text -> (when verified, ...)
-        self._crl_cache: tuple[int, x509.CertificateRevocationList] | None = None
+        self._crl_cache: tuple[filestamp.Stamp, x509.CertificateRevocationList] | None = None
 
     def ca_key(self) -> str | None:
         """The CA certificate's own ACL key (func's overlord calls with it; ACLs let it in)."""
@@ -52,12 +52,11 @@ class Authenticator:
         if not self.crl_file:
             return None
         path = Path(self.crl_file)
-        try:
-            stamp = path.stat().st_mtime_ns
-        except FileNotFoundError:
+        current = filestamp.stamp(path)
+        if current is None:
             return None
-        if self._crl_cache is None or self._crl_cache[0] != stamp:
-            self._crl_cache = (stamp, load_crl(path.read_bytes()))
+        if self._crl_cache is None or not filestamp.unchanged(self._crl_cache[0], current):
+            self._crl_cache = (current, load_crl(path.read_bytes()))
             self._known.clear()
         return self._crl_cache[1]
 

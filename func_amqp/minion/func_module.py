@@ -18,6 +18,7 @@ import types
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from .. import filestamp
 from . import progress as _progress
 
 BASE_METHODS = ("module_version", "module_api_version", "module_description", "list_methods", "grep",
@@ -134,14 +135,10 @@ class FuncModule:
         if not defaults:
             return types.SimpleNamespace()
         path = os.path.join(MODULE_CONF_DIR, f"{type(self).__name__}.conf")
-        try:
-            st = os.stat(path)
-            stamp: tuple[int, ...] | None = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino)
-        except OSError:
-            stamp = None
+        current = filestamp.stamp(path)
         cached = _OPTIONS.get(type(self))
-        if cached is None or cached[0] != stamp:
-            cached = (stamp, self._read_options(path, defaults) if stamp else dict(defaults))
+        if cached is None or not filestamp.unchanged(cached[0], current):
+            cached = (current, self._read_options(path, defaults) if current else dict(defaults))
             _OPTIONS[type(self)] = cached
         return types.SimpleNamespace(**cached[1])
 
@@ -159,7 +156,7 @@ class FuncModule:
         return values
 
 
-_OPTIONS: dict[type, tuple[tuple[int, ...] | None, dict[str, Any]]] = {}  # class: (file stamp, values)
+_OPTIONS: dict[type, tuple[filestamp.Stamp | None, dict[str, Any]]] = {}  # class: (file stamp, values)
 
 
 @functools.cache

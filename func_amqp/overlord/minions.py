@@ -11,9 +11,10 @@ from __future__ import annotations
 import configparser
 import fnmatch
 import os
-import time
 from collections.abc import Iterable
 from pathlib import Path
+
+from .. import filestamp
 
 GLOB_CHARS = set("*?[")
 
@@ -23,25 +24,21 @@ def certroot_inventory(certroot: str | Path) -> list[str] | None:
     Read again only when the folder changes (its mtime moves whenever a certificate is added,
     removed or renamed): every `Overlord(spec)` asks, and a CA may hold thousands."""
     root = os.fspath(certroot)
-    try:
-        stamp = os.stat(root).st_mtime_ns
-    except OSError:
+    current = filestamp.stamp(root)
+    if current is None:
         return None
     cached = _INVENTORIES.get(root)
-    # a change in the same clock tick as the last read leaves the mtime as it was: a folder changed
-    # less than RACY_NS ago is read again (as git treats its "racily clean" index entries)
-    if cached is None or cached[0] != stamp or time.time_ns() - stamp < RACY_NS:
+    if cached is None or not filestamp.unchanged(cached[0], current):
         try:
             with os.scandir(root) as entries:
                 names = sorted(e.name[:-len(".cert")].lower() for e in entries if e.name.endswith(".cert"))
         except NotADirectoryError:
             return None
-        cached = _INVENTORIES[root] = (stamp, names)
+        cached = _INVENTORIES[root] = (current, names)
     return list(cached[1])
 
 
-_INVENTORIES: dict[str, tuple[int, list[str]]] = {}  # certroot: (its mtime, the names in it)
-RACY_NS = 2_000_000_000
+_INVENTORIES: dict[str, tuple[filestamp.Stamp, list[str]]] = {}  # certroot: (its stamp, the names in it)
 
 
 def load_groups(path: str | Path) -> dict[str, list[str]]:
