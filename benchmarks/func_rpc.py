@@ -11,8 +11,9 @@ The CLI `func <one minion> ping` is timed as a whole process against `python3 -c
 
 How, on the local RabbitMQ, in a fresh vhost deleted at the end (`examples/local_fleet.py`):
 - the fleet: the CA (autosign), the broker role, and minion `m1` as a real `funcd` process (AMQP and
-  XML-RPC); the overlord signs its requests with the CA's key (func's default), the minions check
-  every signature, certificate, deadline and request id.
+  XML-RPC); the overlord authenticates with the CA's key (func's default): one signed handshake
+  per minion, then HMACs under the session both ways (`func_amqp.request_auth`); the minions check
+  every MAC, deadline and request id, the overlord every reply's MAC.
 - one call: `Overlord("m1", noglobs=True, config=...)`, then sequential `.test.ping()` (median and
   p99 after a warm-up); the same over XML-RPC (`transport="xmlrpc"`, m1's address in the config's
   [minions], TLS with client certificates as func). Floor: a bare pika request/reply ping-pong to a
@@ -503,22 +504,25 @@ class Bench:
 
 # -- func's side --------------------------------------------------------------------------------------
 def request_sizes(overlord: Overlord) -> dict[str, int]:
-    """Bytes of func's 'M' request body, of its AMQP headers, and of the 'm' reply, seen on one call."""
+    """Bytes of func's 'M' request body, of its AMQP headers, and of the 'm' reply, seen on one call
+    under the session (after the handshake)."""
     t = overlord.amqp()
     seen: dict[str, Any] = {}
-    signer = t.signer
+    sessions = t.sessions
+    sign = sessions.sign
 
-    def spy(key: str, body: bytes, headers: dict[str, Any]) -> dict[str, Any]:
-        added = signer(key, body, headers) if signer is not None else {}
+    def spy(peer: Any, key: str, body: bytes, headers: dict[str, Any]) -> dict[str, Any]:
+        added = sign(peer, key, body, headers)
         seen["body"], seen["headers"] = body, {**headers, **added}
         return added
 
-    t.signer = spy
+    sessions.sign = spy
     try:
-        if overlord.test.ping() != 1:
-            raise RuntimeError("m1's test.ping did not return 1")
+        for _ in range(2):  # the first may be the handshake
+            if overlord.test.ping() != 1:
+                raise RuntimeError("m1's test.ping did not return 1")
     finally:
-        t.signer = signer
+        del sessions.sign
     [req] = list(iter_messages(seen["body"], schemas=t.console.schemas))
     reply = encode(MethodResponse(seq=req.seq, method=req.schema.method(req.method), out_args={RESULT: box(1)}))
     header_bytes = sum(len(str(k)) + len(str(v)) for k, v in seen["headers"].items())
@@ -711,8 +715,8 @@ def report(bench: Bench, plan: Plan, f: dict[str, Sample], env: dict[str, str], 
           f"({sys.executable}); pika {pika.__version__}; {os.cpu_count()} CPUs; {platform.platform()}")
     print(f"broker: {env['broker']}; vhost {bench.fleet.vhost if bench.fleet else '?'}; {env['load']}")
     s = bench.sizes
-    print(f"bodies: 'M' request {s['request']} B (+ {s['headers']} B of AMQP headers: certificate, signature, "
-          f"request id, deadline), 'm' reply {s['reply']} B; the floor sends bodies of the same sizes, no headers")
+    print(f"bodies: 'M' request {s['request']} B (+ {s['headers']} B of AMQP headers: session, MAC, request id, "
+          f"deadline), 'm' reply {s['reply']} B (+ its MAC); the floor sends bodies of the same sizes, no headers")
     print(f"one call: {plan.calls} AMQP / {plan.xmlrpc_calls} XML-RPC sequential calls after {plan.warmup}; fan-out: "
           f"{plan.runs_small} runs (10, 100) / {plan.runs_large} runs (1,000) after 2; minions on {o.hosts} host "
           f"process(es), one AMQP connection each; {o.rounds} round(s), best of each figure")
@@ -774,9 +778,10 @@ def report(bench: Bench, plan: Plan, f: dict[str, Sample], env: dict[str, str], 
     print("- floor: bare pika, callback-driven, default exchange, no publisher confirms, auto-ack; the best of "
           "the four server/client adapter pairs (BlockingConnection, asyncio)")
     ca_key = key_kind(bench.fleet.ca.config.key_file) if bench.fleet else "?"
-    print(f"- func: requests signed with the CA's key ({ca_key}), mandatory, topic exchange in, amq.direct back, "
-          "manual acks; the minions check signature, certificate, deadline, replay, ACL, and write an audit "
-          "line per call")
+    print(f"- func: requests authenticated with the CA's key ({ca_key}): a signed handshake per minion, then "
+          "HMAC-SHA256 under the session both ways; mandatory, topic exchange in, amq.direct back, manual acks; "
+          "the minions check MAC, deadline, replay, ACL and write an audit line per call, the overlord checks "
+          "each reply's MAC")
     print(f"- fan-out figures include `Overlord(glob)` (the glob over the CA's {bench.total + 1:,} certificates); "
           "p99/max is the max for fewer than 100 samples")
     print("- CPU per op: user+system time of the caller (this process) and of the callee processes (funcd m1, "

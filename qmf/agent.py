@@ -47,7 +47,7 @@ from codec import (
 from codec.errors import STATUS_EXCEPTION, STATUS_PARAMETER_INVALID, STATUS_UNKNOWN_OBJECT
 
 from . import protocol as p
-from .endpoint import Endpoint, ignore
+from .endpoint import Endpoint, error_response, ignore
 from .errors import MethodError, QmfError
 from .objects import ManagedObject, now_ns
 from .state import read_state, write_state
@@ -60,10 +60,15 @@ PROPERTY_PERIODS = 6  # unchanged properties are re-broadcast every 6th publish 
 MethodHandler = Callable[..., Mapping[str, Any] | Awaitable[Any] | None]
 
 
-@dataclass(frozen=True, slots=True)
+ReplySigner = Callable[[bytes], Mapping[str, Any]]  # the reply body -> headers to send with it
+
+
+@dataclass(slots=True)
 class CallContext:
     """What a handler registered with `context=True` learns about the request beyond its arguments:
-    the AMQP properties the caller set (headers carry signatures, request ids, deadlines)."""
+    the AMQP properties the caller set (headers carry signatures, request ids, deadlines). A handler
+    that sets `sign_reply` has it called on the encoded reply (its value or its error) for headers
+    to send with it: a signature or a MAC over the exact bytes the caller receives."""
 
     seq: int
     headers: Mapping[str, Any]
@@ -73,6 +78,7 @@ class CallContext:
     body: bytes
     deadline_ms: int | None
     redelivered: bool
+    sign_reply: ReplySigner | None = None
 
 
 class Agent(Endpoint):
@@ -354,51 +360,71 @@ class Agent(Endpoint):
             return None
         handler, blocking, wants_context = entry
         args: tuple[Any, ...] = (obj, m.method, dict(m.args))
+        ctx = None
         if wants_context:
             p_ = d.props
-            args += (CallContext(m.seq, p_.headers or {}, p_.reply_to, p_.message_id, d.routing_key, d.body,
-                                 deadline if isinstance(deadline, int) else None, d.redelivered),)
+            ctx = CallContext(m.seq, p_.headers or {}, p_.reply_to, p_.message_id, d.routing_key, d.body,
+                              deadline if isinstance(deadline, int) else None, d.redelivered)
+            args += (ctx,)
         if blocking:
             fut = asyncio.get_running_loop().run_in_executor(None, contextvars.copy_context().run, handler, *args)
-            return self._answer_later(fut, m, d)
+            return self._answer_later(fut, m, d, ctx)
         try:
             result = handler(*args)
         except Exception as exc:
-            self._method_raised(d, m, exc)
+            self._method_raised(d, m, exc, ctx)
             return None
         if inspect.isawaitable(result):
-            return self._answer_later(result, m, d)
-        self._answer(d, m, result)
+            return self._answer_later(result, m, d, ctx)
+        self._answer(d, m, result, ctx)
         return None
 
-    async def _answer_later(self, aw: Awaitable[Any], m: MethodRequest, d: Delivery) -> None:
+    async def _answer_later(self, aw: Awaitable[Any], m: MethodRequest, d: Delivery, ctx: CallContext | None) -> None:
         try:
             result = await aw
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self._method_raised(d, m, exc)
+            self._method_raised(d, m, exc, ctx)
             return
-        self._answer(d, m, result)
+        self._answer(d, m, result, ctx)
 
-    def _answer(self, d: Delivery, m: MethodRequest, result: Any) -> None:
+    def _answer(self, d: Delivery, m: MethodRequest, result: Any, ctx: CallContext | None) -> None:
         self.counters["methods"] += 1
         if not d.props.reply_to:
             return
         method = m.schema.method(m.method)
         try:
             reply = MethodResponse(seq=m.seq, method=method, out_args=result if result is not None else {})
+            body = encode(reply)
         except (EncodeError, TypeError, ValueError) as exc:
-            self.method_failed(d, m.seq, STATUS_EXCEPTION, f"{m.method} returned out-arguments that do not fit "
-                                                           f"its schema: {exc}")
+            self._method_failed(d, m.seq, STATUS_EXCEPTION, f"{m.method} returned out-arguments that do not fit "
+                                                            f"its schema: {exc}", ctx)
             return
-        self.reply(d.props.reply_to, reply)
+        self._send_reply(d.props.reply_to, body, ctx)
 
-    def _method_raised(self, d: Delivery, m: MethodRequest, exc: BaseException) -> None:
+    def _method_raised(self, d: Delivery, m: MethodRequest, exc: BaseException, ctx: CallContext | None) -> None:
         if isinstance(exc, MethodError):
-            self.method_failed(d, m.seq, exc.status, exc.text)
+            self._method_failed(d, m.seq, exc.status, exc.text, ctx)
         else:
-            self.method_failed(d, m.seq, STATUS_EXCEPTION, f"{type(exc).__name__}: {exc}")
+            self._method_failed(d, m.seq, STATUS_EXCEPTION, f"{type(exc).__name__}: {exc}", ctx)
+
+    def _method_failed(self, d: Delivery, seq: int, status: int, text: str, ctx: CallContext | None) -> None:
+        if ctx is None or ctx.sign_reply is None:
+            self.method_failed(d, seq, status, text)
+            return
+        self.counters["method_errors"] += 1
+        if d.props.reply_to:
+            self._send_reply(d.props.reply_to, encode(error_response(seq, status, text)), ctx)
+
+    def _send_reply(self, reply_to: str, body: bytes, ctx: CallContext | None) -> None:
+        headers = None
+        if ctx is not None and ctx.sign_reply is not None:
+            try:
+                headers = dict(ctx.sign_reply(body))
+            except Exception:  # the caller then gets an unsigned reply, which it may refuse
+                log.exception("%s: cannot sign a reply to %s", self.name, reply_to)
+        self.send(p.REPLY_EXCHANGE, reply_to, body, headers=headers)
 
     # -- state ------------------------------------------------------------------------------------
     def _save_state(self) -> None:

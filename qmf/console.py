@@ -59,6 +59,9 @@ log = logging.getLogger("qmf.console")
 DEFAULT_TIMEOUT = 10.0
 
 Signer = Callable[[str, bytes, dict[str, Any]], dict[str, Any]]  # (routing key, body, headers) -> headers to add
+# (headers sent, reply body, reply headers, the decoded reply) -> whether to take it; a reply refused is
+# dropped and the request goes on waiting for its genuine one until the deadline
+ReplyVerifier = Callable[[Mapping[str, Any], bytes, Mapping[str, Any], Message], bool]
 
 
 @dataclass
@@ -158,13 +161,16 @@ class NoticeStream:
 
 
 class _Pending:
-    __slots__ = ("agent", "backlog", "fut", "hold", "method", "opcode", "records")
+    __slots__ = ("agent", "backlog", "fut", "hold", "method", "opcode", "records", "sent_headers", "verifier")
 
-    def __init__(self, fut: asyncio.Future[Any], opcode: str, method: SchemaMethod | None, agent: str | None) -> None:
+    def __init__(self, fut: asyncio.Future[Any], opcode: str, method: SchemaMethod | None, agent: str | None,
+                 verifier: ReplyVerifier | None = None, sent_headers: Mapping[str, Any] | None = None) -> None:
         self.fut = fut
         self.opcode = opcode
         self.method = method
         self.agent = agent
+        self.verifier = verifier
+        self.sent_headers = sent_headers or {}
         self.records: list[Message] = []
         self.hold = 0  # bodies of this request waiting for a schema: later replies wait behind them
         self.backlog: list[tuple[Message, Delivery]] = []
@@ -378,9 +384,10 @@ class Console:
 
     async def invoke(self, agent: str, schema: ObjectClass, object_id: ObjectId, method: str,
                      args: dict[str, Any], *, timeout: float = DEFAULT_TIMEOUT, headers: dict[str, Any] | None = None,
-                     signer: Signer | None = None) -> dict[str, Any]:
-        """`call_method` with the in-arguments as one mapping, plus AMQP `headers` to send and a
-        `signer(body, headers)` that may add headers computed over the exact bytes sent."""
+                     signer: Signer | None = None, verifier: ReplyVerifier | None = None) -> dict[str, Any]:
+        """`call_method` with the in-arguments as one mapping, plus AMQP `headers` to send, a
+        `signer(routing_key, body, headers)` that may add headers computed over the exact bytes sent,
+        and a `verifier` that checks the reply (its body and headers) before it is taken."""
         m = schema.method(method)
         if m is None:
             raise EncodeError(f"class {schema.key.name!r} has no method {method!r}")
@@ -388,7 +395,7 @@ class Console:
         [reply] = await self._request(
             a.routing_key, lambda s: MethodRequest(seq=s, object_id=object_id, schema=schema, method=method,
                                                    args=args),
-            "m", timeout=timeout, method=m, agent=agent, headers=headers, signer=signer)
+            "m", timeout=timeout, method=m, agent=agent, headers=headers, signer=signer, verifier=verifier)
         if reply.status != 0:
             raise MethodError(reply.status, reply.text)
         return dict(reply.out_args or {})
@@ -399,7 +406,8 @@ class Console:
 
     async def _request(self, key: str, build: Callable[[int], Message], opcode: str, *, timeout: float,
                        method: SchemaMethod | None = None, agent: str | None = None,
-                       headers: dict[str, Any] | None = None, signer: Signer | None = None) -> list[Any]:
+                       headers: dict[str, Any] | None = None, signer: Signer | None = None,
+                       verifier: ReplyVerifier | None = None) -> list[Any]:
         """Sends one request and waits for what completes it: the single reply for 'b', 's' and
         'm', or every record up to the 'z' for 'p', 'q' and 'g'."""
         deadline = time.monotonic() + timeout
@@ -409,9 +417,9 @@ class Console:
         body = encode(build(seq))  # an EncodeError here means nothing was sent
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[list[Any]] = loop.create_future()
-        self._pending[seq] = _Pending(fut, opcode, method, agent)
         remaining = max(deadline - time.monotonic(), 0.001)
         sent_headers = {**headers} if headers else {}
+        self._pending[seq] = _Pending(fut, opcode, method, agent, verifier, sent_headers)
         sent_headers.setdefault(p.H_DEADLINE, int(time.time() * 1000 + remaining * 1000))  # a caller's own stays
         props = BasicProperties(content_type=p.CONTENT_TYPE, reply_to=self.queue,
                                 expiration=str(max(int(remaining * 1000), 1)), headers=sent_headers)
@@ -485,6 +493,18 @@ class Console:
                     for m, later in backlog:
                         self._dispatch(m, later, True)
 
+    def _verified(self, pend: _Pending, m: Message, d: Delivery) -> bool:
+        """The request's verifier on a reply; a reply it refuses (or that makes it fail) is dropped."""
+        try:
+            ok = pend.verifier(pend.sent_headers, d.body, d.props.headers or {}, m)  # type: ignore[misc]
+        except Exception:  # a verifier's bug must not end the request: the genuine reply may follow
+            log.exception("reply verifier failed on a reply from %s", pend.agent)
+            ok = False
+        if not ok:
+            self.counters["unverified"] += 1
+            log.warning("dropped a reply from %s that does not verify", pend.agent or "the broker role")
+        return ok
+
     def _method_of(self, seq: int) -> SchemaMethod | None:
         pend = self._pending.get(seq)
         return pend.method if pend is not None else None
@@ -503,6 +523,8 @@ class Console:
             return
         if pend.hold and not in_order:
             pend.backlog.append((m, d))
+            return
+        if pend.verifier is not None and not self._verified(pend, m, d):
             return
         if op == "z":
             if m.code != 0:  # type: ignore[attr-defined]

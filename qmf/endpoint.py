@@ -244,8 +244,7 @@ class Endpoint:
     def method_failed(self, d: Delivery, seq: int, status: int, text: str) -> None:
         self.counters["method_errors"] += 1
         if d.props.reply_to:
-            self.reply(d.props.reply_to, MethodResponse(seq=seq, status=status or STATUS_EXCEPTION,
-                                                        text=_str16(text)))
+            self.reply(d.props.reply_to, error_response(seq, status, text))
 
     # -- the queries every role answers from its registry and objects ----------------------------
     def _on_P(self, m: Message, d: Delivery) -> None:
@@ -324,6 +323,11 @@ def ignore(m: Message, d: Delivery) -> None:
 def _str8(text: str) -> str:
     """`text` cut to fit a str8 (255 bytes of UTF-8)."""
     return _fit(text, 255)
+
+
+def error_response(seq: int, status: int, text: str) -> MethodResponse:
+    """An 'm' with a non-zero status (7, an exception, when none is given); the text cut to its str16."""
+    return MethodResponse(seq=seq, status=status or STATUS_EXCEPTION, text=_str16(text))
 
 
 def _str16(text: str) -> str:

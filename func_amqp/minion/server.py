@@ -31,8 +31,9 @@ log = logging.getLogger("funcd")
 
 def build(cfg: config_mod.MinionConfig) -> tuple[Dispatcher, Authenticator]:
     modules = load_modules([STANDARD_MODULES, *map(Path, cfg.module_dirs)], cfg.module_list)
-    ca_file = cfg.credentials()[2]
-    auth = Authenticator(ca_file, cfg.crl_location or None, allow_unsigned=cfg.allow_unsigned)
+    key_file, cert_file, ca_file = cfg.credentials()
+    auth = Authenticator(ca_file, cfg.crl_location or None, allow_unsigned=cfg.allow_unsigned,
+                         key_file=key_file, cert_file=cert_file)
     acls = Acls(cfg.acl_dir, ca_key=auth.ca_key(), ca_overrides=cfg.certmaster_overrides_acls)
     return Dispatcher(modules, acls=acls), auth
 

@@ -36,6 +36,7 @@ from ..qmfmap import (
     parse_remote_error,
 )
 from ..values import unbox
+from .sessions import Sessions
 
 H_DEADLINE = "qmf.deadline"
 
@@ -50,10 +51,11 @@ def remote_error(exc_type: str, message: str) -> list[Any]:
 
 
 class AmqpTransport:
-    def __init__(self, url: str, *, tls: Any = None, signer: Any = None, connect_timeout: float = 10.0) -> None:
+    def __init__(self, url: str, *, tls: Any = None, sessions: Sessions | None = None,
+                 connect_timeout: float = 10.0) -> None:
         self.sync = SyncConsole(url, timeout=connect_timeout, tls=tls)
         self.console: Console = self.sync.aio
-        self.signer = signer
+        self.sessions = sessions  # None: requests go unsigned (minions with allow_unsigned take them)
         self._schemas: dict[tuple[str, str], ObjectClass] = {}  # (minion, module) -> its class
         # the class last learnt for each module: tried first on other minions (a fleet mostly runs the same
         # version), so a fan-out to N new minions costs no N schema queries; a minion whose class differs
@@ -163,9 +165,7 @@ class AmqpTransport:
                                     object=object_number(module))
                 request_ids[name] = headers[H_REQUEST_ID]
                 try:
-                    out = await self.console.invoke(name, schema, oid, method, args,
-                                                    timeout=max(deadline - time.monotonic(), 0.001),
-                                                    headers=headers, signer=self.signer)
+                    out = await self._invoke(name, schema, oid, method, args, deadline, headers)
                 except MethodError as exc:
                     if exc.status == 1 and "no schema" in exc.text.lower():  # not this minion's class (version)
                         self._schemas.pop((name, module), None)
@@ -187,6 +187,23 @@ class AmqpTransport:
             return remote_error(f"qmf.errors.{type(exc).__name__}", f"{name}: {exc}")
         except Exception as exc:  # an encoding problem of ours: still one entry for this minion
             return codes.nice_exception(exc)
+
+    async def _invoke(self, name: str, schema: ObjectClass, oid: ObjectId, method: str, args: dict[str, Any],
+                      deadline: float, headers: dict[str, Any]) -> dict[str, Any]:
+        """One method request, signed or MACed and its reply checked; a minion that lost our
+        session (it restarted) is sent the request again with a handshake."""
+        peer = self.sessions.peer(name) if self.sessions is not None else None
+        for attempt in (1, 2):
+            try:
+                return await self.console.invoke(name, schema, oid, method, args,
+                                                 timeout=max(deadline - time.monotonic(), 0.001), headers=headers,
+                                                 signer=peer.sign if peer else None,
+                                                 verifier=peer.verify if peer else None)
+            except MethodError as exc:
+                if (attempt == 2 or peer is None or not peer.session_lost(exc.status, exc.text)
+                        or deadline <= time.monotonic()):
+                    raise
+        raise AssertionError("unreachable")
 
     def _method_error(self, name: str, exc: MethodError) -> list[Any]:
         if exc.status == STATUS_REMOTE_ERROR:

@@ -117,14 +117,16 @@ class Overlord:
         return self._amqp
 
     def _new_amqp(self, key: str, cert: str, ca: str) -> Any:
-        from ..request_auth import RequestSigner
         from .amqp_transport import AmqpTransport
+        from .sessions import Sessions
 
-        signer = RequestSigner(key, cert) if Path(key).exists() and Path(cert).exists() else None
+        sessions = None
+        if Path(key).exists() and Path(cert).exists():
+            sessions = Sessions(key, cert, ca, self.config.crl())
         tls = None
         if self.config.broker_url.startswith("amqps://"):
             tls = client_context(cert, key, self.config.broker_ca_file or ca)
-        return AmqpTransport(self.config.broker_url, tls=tls, signer=signer)
+        return AmqpTransport(self.config.broker_url, tls=tls, sessions=sessions)
 
     def xmlrpc(self) -> Any:
         if self._xmlrpc is None:

@@ -2,9 +2,10 @@
 
 `[main]` holds func's keys (func.md §5: socket_timeout, listen_port, backend, group_db, key_file,
 cert_file, ca_file, host_down_list, allow_unknown_minions) and these: `broker_url`,
-`broker_ca_file`, `transport` (amqp or xmlrpc), `certroot` (the CA's signed certificates: the
-minion inventory), `cadir` (the CA, whose key signs requests by default, as in func), `groups`
-(func's groups file), `job_dir` (async job records). `[minions]` maps a minion name to the
+`broker_ca_file`, `crl_file` (checks minions' certificates; default the CA's crl.pem), `transport`
+(amqp or xmlrpc), `certroot` (the CA's signed certificates: the minion inventory), `cadir` (the
+CA, whose key signs requests by default, as in func), `groups` (func's groups file), `job_dir`
+(async job records). `[minions]` maps a minion name to the
 `host:port` of its XML-RPC interface when it is not `<name>:<listen_port>`.
 """
 
@@ -29,6 +30,7 @@ class OverlordConfig:
     key_file: str = ""
     cert_file: str = ""
     ca_file: str = ""
+    crl_file: str = ""
     host_down_list: str = "/var/lib/func/hosts_down.lst"
     allow_unknown_minions: bool = False
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -45,6 +47,10 @@ class OverlordConfig:
         ca_dir = Path(self.cadir)
         return (self.key_file or str(ca_dir / "certmaster.key"), self.cert_file or str(ca_dir / "certmaster.crt"),
                 self.ca_file or str(ca_dir / "certmaster.crt"))
+
+    def crl(self) -> str | None:
+        """The CRL minions' replies are checked against: `crl_file`, else the CA's own (cadir/crl.pem)."""
+        return self.crl_file or str(Path(self.cadir) / "crl.pem")
 
 
 def load(path: str | os.PathLike[str] | None = None, **overrides: Any) -> OverlordConfig:

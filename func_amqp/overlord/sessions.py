@@ -1,0 +1,153 @@
+"""The overlord's credentials at work: it signs or MACs each func request and checks each reply.
+
+One `Sessions` per overlord identity (key, certificate, CA) and process. It holds one ephemeral
+X25519 key, offered to every minion as the session id and replaced after `lifetime`, and for
+each minion a `Peer`: the session key once that minion accepted, which turns the next requests'
+ECDSA signature into an HMAC (`func_amqp.request_auth` has the protocol).
+
+A reply is taken only when it is authenticated: a value (status 0) must carry the minion's MAC
+under the session, or, answering a handshake, the minion's signature with a certificate our CA
+issued to a CN equal to the minion's name. A refusal or a failure the minion sent before it
+trusted the request (no MAC, no signature) is taken as it is: it can only make that minion's
+entry an error, never forge a value. Anything else is dropped, and the call waits for the genuine
+reply until its deadline.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from codec import Message
+
+from ..certs.errors import CredentialRejected
+from ..certs.names import common_name
+from ..certs.pem import cert_pem, load_certificate, load_private_key
+from ..certs.signing import sign_message, verify_message
+from ..qmfmap import H_CERT, H_REQUEST_ID, H_SIGNATURE, STATUS_FORBIDDEN
+from ..request_auth import (
+    H_MAC,
+    H_SESSION,
+    H_SESSION_ACCEPT,
+    H_SESSION_EXPIRES,
+    SESSION_UNKNOWN,
+    mac,
+    mac_matches,
+    new_ephemeral,
+    reply_text,
+    request_text,
+    session_key,
+)
+from ..trust import Trust
+
+log = logging.getLogger("func.overlord.sessions")
+
+LIFETIME = 3600.0  # seconds an ephemeral key is offered; minions hold a session no longer
+
+
+class Sessions:
+    def __init__(self, key_file: str, cert_file: str, ca_file: str, crl_file: str | None = None, *,
+                 lifetime: float = LIFETIME) -> None:
+        self.key = load_private_key(Path(key_file).read_bytes())
+        self.cert: x509.Certificate = load_certificate(Path(cert_file).read_bytes())
+        self.cert_text = cert_pem(self.cert).decode("ascii")
+        self.trust = Trust(ca_file, crl_file)
+        if self.trust.ca is None:
+            raise ValueError(f"the overlord needs the CA certificate ({ca_file}) to check minions' replies")
+        self.lifetime = lifetime
+        self._ephemeral: dict[str, X25519PrivateKey] = {}  # session id -> its key: the current and the one before
+        self._sid = ""
+        self._expires_ms = 0
+        self._peers: dict[str, Peer] = {}
+
+    def peer(self, name: str) -> Peer:
+        peer = self._peers.get(name)
+        if peer is None:
+            peer = self._peers[name] = Peer(self, name)
+        return peer
+
+    def _session(self) -> tuple[str, int]:
+        """The current session id and its expiry (ms), a new one when it has under a minute left."""
+        if self._expires_ms - 60_000 <= time.time() * 1000:
+            own, sid = new_ephemeral()
+            self._ephemeral = {k: v for k, v in self._ephemeral.items() if k == self._sid}
+            self._ephemeral[sid] = own
+            self._sid, self._expires_ms = sid, int((time.time() + self.lifetime) * 1000)
+        return self._sid, self._expires_ms
+
+    # -- requests ---------------------------------------------------------------------------------
+    def sign(self, peer: Peer, routing_key: str, body: bytes, headers: dict[str, Any]) -> dict[str, Any]:
+        sid, expires = self._session()
+        if peer.key is not None and peer.sid == sid:
+            added: dict[str, Any] = {H_SESSION: sid}
+            text = request_text(body, {**headers, **added}, routing_key)
+            added[H_MAC] = mac(peer.key, text)
+            return added
+        added = {H_SESSION: sid, H_SESSION_EXPIRES: expires}
+        text = request_text(body, {**headers, **added}, routing_key)
+        added[H_CERT] = self.cert_text
+        added[H_SIGNATURE] = base64.b64encode(sign_message(self.key, text)).decode("ascii")
+        return added
+
+    # -- replies ----------------------------------------------------------------------------------
+    def verify(self, peer: Peer, sent: Mapping[str, Any], body: bytes, got: Mapping[str, Any], reply: Message) -> bool:
+        request_id = str(sent.get(H_REQUEST_ID, ""))
+        if H_MAC in got:
+            key = peer.key if peer.sid == sent.get(H_SESSION) else None
+            return key is not None and mac_matches(key, reply_text(request_id, "", body), got[H_MAC])
+        if H_SIGNATURE in got:
+            return self._signed_reply(peer, sent, body, got, request_id)
+        # neither: taken only when it is not a value (a refusal before the minion trusted the request)
+        return not (reply.opcode == "m" and getattr(reply, "status", 0) == 0)
+
+    def _signed_reply(self, peer: Peer, sent: Mapping[str, Any], body: bytes, got: Mapping[str, Any],
+                      request_id: str) -> bool:
+        accept = str(got.get(H_SESSION_ACCEPT, ""))
+        try:
+            cert = self.trust.certificate(got.get(H_CERT) or "")
+            if common_name(cert).lower() != peer.name.lower():
+                log.warning("a reply for %s is signed by %r", peer.name, common_name(cert))
+                return False
+            verify_message(cert, reply_text(request_id, accept, body),
+                           base64.b64decode(got[H_SIGNATURE], validate=True))
+            sid = str(sent.get(H_SESSION, ""))
+            own = self._ephemeral.get(sid)
+            if accept and own is not None:
+                peer.key, peer.sid = session_key(own, accept, sid, accept, self.cert, cert), sid
+        except (CredentialRejected, ValueError, TypeError) as exc:
+            log.warning("a reply for %s does not verify: %s", peer.name, exc)
+            return False
+        return True
+
+
+class Peer:
+    """One minion as this overlord knows it: the `qmf.console` signer and verifier of its calls."""
+
+    __slots__ = ("key", "name", "owner", "sid")
+
+    def __init__(self, owner: Sessions, name: str) -> None:
+        self.owner = owner
+        self.name = name
+        self.key: bytes | None = None
+        self.sid = ""
+
+    def sign(self, routing_key: str, body: bytes, headers: dict[str, Any]) -> dict[str, Any]:
+        return self.owner.sign(self, routing_key, body, headers)
+
+    def verify(self, sent: Mapping[str, Any], body: bytes, got: Mapping[str, Any], reply: Message) -> bool:
+        return self.owner.verify(self, sent, body, got, reply)
+
+    def session_lost(self, status: int, text: str) -> bool:
+        """True (and the key forgotten) when the minion refused for want of our session: handshake again.
+        Only a request under a session gets this refusal, so a call retries at most once."""
+        if status == STATUS_FORBIDDEN and SESSION_UNKNOWN in text:
+            self.key = None
+            return True
+        return False

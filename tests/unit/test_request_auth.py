@@ -1,0 +1,197 @@
+"""The func session protocol between a real overlord `Sessions` and a real minion `Authenticator`,
+with certificates from a real CA: the headers each side puts on the wire and what the other
+accepts or refuses (the transport in between is covered end to end in tests/e2e)."""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from codec import MethodResponse
+from func_amqp import codes
+from func_amqp.certs import CAConfig, CertificateAuthority, request_certificate
+from func_amqp.minion.auth import Authenticator
+from func_amqp.overlord.sessions import Sessions
+from func_amqp.qmfmap import H_CERT, H_REQUEST_ID, H_SIGNATURE, STATUS_FORBIDDEN
+from func_amqp.request_auth import (
+    H_DEADLINE,
+    H_MAC,
+    H_SESSION,
+    H_SESSION_ACCEPT,
+    SESSION_UNKNOWN,
+    reply_text,
+    request_text,
+)
+from qmf.agent import CallContext
+
+BODY = b"AM2M\x00\x00\x00\x07" + bytes(16) + b"\x03func\x04test" + bytes(16) + b"\x04ping"
+KEY = "agent.1.3"  # the routing key the request is published with
+VALUE = MethodResponse(seq=7)  # status 0: a value
+REFUSAL = MethodResponse(seq=7, status=STATUS_FORBIDDEN, text="Forbidden: no")
+
+
+class Pki:
+    def __init__(self, root: Path) -> None:
+        self.ca = CertificateAuthority(CAConfig.under(root / "ca", autosign=True))
+        self.ca.create(cn="certmaster-CA-KEY")
+        self.ca.crl()
+        self.root = root
+
+    def minion(self, name: str) -> Authenticator:
+        _, files = request_certificate(self.ca, self.root / name, name)
+        return Authenticator(str(files.ca_file), str(self.ca.config.crl_file), key_file=str(files.key_file),
+                             cert_file=str(files.cert_file))
+
+    def overlord(self) -> Sessions:
+        cfg = self.ca.config
+        return Sessions(str(cfg.key_file), str(cfg.cert_file), str(cfg.cert_file), str(cfg.crl_file))
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    return Pki(tmp_path)
+
+
+def request(sessions: Sessions, name: str, body: bytes = BODY, key: str = KEY) -> dict[str, Any]:
+    headers: dict[str, Any] = {H_REQUEST_ID: uuid.uuid4().hex, H_DEADLINE: int((time.time() + 30) * 1000)}
+    headers.update(sessions.peer(name).sign(key, body, headers))
+    return headers
+
+
+def serve(auth: Authenticator, headers: dict[str, Any], body: bytes = BODY, key: str = KEY) -> CallContext:
+    ctx = CallContext(7, headers, "reply", None, key, body, headers.get(H_DEADLINE), False)
+    auth.identify(ctx)
+    return ctx
+
+
+def handshake(sessions: Sessions, auth: Authenticator, name: str) -> None:
+    sent = request(sessions, name)
+    ctx = serve(auth, sent)
+    assert ctx.sign_reply is not None
+    got = ctx.sign_reply(b"reply-bytes")
+    assert sessions.peer(name).verify(sent, b"reply-bytes", got, VALUE)
+
+
+def test_the_first_request_is_signed_then_the_session_is_macked(pki: Pki) -> None:
+    web1, overlord = pki.minion("web1"), pki.overlord()
+    first = request(overlord, "web1")
+    assert {H_CERT, H_SIGNATURE, H_SESSION} <= first.keys() and H_MAC not in first
+    ctx = serve(web1, first)
+    got = ctx.sign_reply(b"reply-bytes")  # type: ignore[misc]
+    assert {H_CERT, H_SIGNATURE, H_SESSION_ACCEPT} <= got.keys()  # the minion's certificate signs its accept
+    assert overlord.peer("web1").verify(first, b"reply-bytes", got, VALUE)
+
+    second = request(overlord, "web1")
+    assert H_MAC in second and H_CERT not in second and H_SIGNATURE not in second
+    assert second[H_SESSION] == first[H_SESSION]
+    ctx = serve(web1, second)
+    got = ctx.sign_reply(b"value")  # type: ignore[misc]
+    assert set(got) == {H_MAC}
+    assert overlord.peer("web1").verify(second, b"value", got, VALUE)
+    # the MAC binds the reply's bytes and the request it answers
+    assert not overlord.peer("web1").verify(second, b"valuE", got, VALUE)
+    assert not overlord.peer("web1").verify({**second, H_REQUEST_ID: "other"}, b"value", got, VALUE)
+
+
+@pytest.mark.parametrize("change", ["body", "routing key", "request id", "deadline", "mac"])
+def test_a_session_request_altered_in_any_part_is_refused(pki: Pki, change: str) -> None:
+    web1, overlord = pki.minion("web1"), pki.overlord()
+    handshake(overlord, web1, "web1")
+    sent, body, key = request(overlord, "web1"), BODY, KEY
+    if change == "body":
+        body = BODY[:-1] + b"x"
+    elif change == "routing key":
+        key = "agent.1.4"  # re-sent to another minion
+    elif change == "request id":
+        sent[H_REQUEST_ID] = uuid.uuid4().hex
+    elif change == "deadline":
+        sent[H_DEADLINE] += 60_000
+    else:
+        sent[H_MAC] = base64.b64encode(bytes(32)).decode()
+    with pytest.raises(codes.AccessToMethodDenied, match="MAC does not verify"):
+        serve(web1, sent, body, key)
+
+
+def test_a_signed_request_is_good_for_the_minion_it_was_sent_to_only(pki: Pki) -> None:
+    web1, overlord = pki.minion("web1"), pki.overlord()
+    sent = request(overlord, "web1")
+    with pytest.raises(codes.AccessToMethodDenied, match="does not verify"):
+        serve(web1, sent, key="agent.1.4")
+
+
+def test_a_replayed_request_is_refused(pki: Pki) -> None:
+    web1, overlord = pki.minion("web1"), pki.overlord()
+    handshake(overlord, web1, "web1")
+    sent = request(overlord, "web1")
+    serve(web1, sent)
+    with pytest.raises(codes.AccessToMethodDenied, match=r"seen before|replay"):
+        serve(web1, sent)
+
+
+def test_a_minion_that_lost_the_session_says_so_and_the_overlord_handshakes_again(pki: Pki) -> None:
+    web1, overlord = pki.minion("web1"), pki.overlord()
+    handshake(overlord, web1, "web1")
+    restarted = pki.minion("web1")  # the same minion after a restart: no sessions
+    sent = request(overlord, "web1")
+    with pytest.raises(codes.AccessToMethodDenied) as refusal:
+        serve(restarted, sent)
+    assert str(refusal.value).startswith(SESSION_UNKNOWN)
+    assert overlord.peer("web1").session_lost(STATUS_FORBIDDEN, f"Forbidden: {refusal.value}")
+    again = request(overlord, "web1")
+    assert H_SIGNATURE in again and H_MAC not in again
+    handshake_ctx = serve(restarted, again)
+    assert overlord.peer("web1").verify(again, b"r", handshake_ctx.sign_reply(b"r"), VALUE)  # type: ignore[misc]
+    assert H_MAC in request(overlord, "web1")
+
+
+def test_concurrent_handshakes_end_with_one_key(pki: Pki) -> None:
+    web1, overlord = pki.minion("web1"), pki.overlord()
+    a, b = request(overlord, "web1"), request(overlord, "web1")
+    ra, rb = serve(web1, a).sign_reply(b"a"), serve(web1, b).sign_reply(b"b")  # type: ignore[misc]
+    assert ra[H_SESSION_ACCEPT] == rb[H_SESSION_ACCEPT]
+    assert overlord.peer("web1").verify(a, b"a", ra, VALUE) and overlord.peer("web1").verify(b, b"b", rb, VALUE)
+    serve(web1, request(overlord, "web1"))  # the session key both ended with is the minion's
+
+
+def test_a_value_without_the_minions_proof_is_dropped_a_bare_refusal_is_taken(pki: Pki) -> None:
+    web1, db1, overlord = pki.minion("web1"), pki.minion("db1"), pki.overlord()
+    sent = request(overlord, "web1")
+    peer = overlord.peer("web1")
+    assert not peer.verify(sent, b"forged", {}, VALUE)  # an unsigned value
+    assert peer.verify(sent, b"refused", {}, REFUSAL)  # an unsigned refusal: it can only fail the call
+    # db1's genuine signature on a reply to web1's request: a certificate of the wrong name
+    other = serve(db1, request(overlord, "db1"))
+    forged = other.sign_reply(b"x")  # type: ignore[misc]
+    assert not peer.verify(sent, b"x", forged, VALUE)
+    # a signature that does not cover these bytes
+    good = serve(web1, sent).sign_reply(b"genuine")  # type: ignore[misc]
+    assert not peer.verify(sent, b"tampered", good, VALUE)
+    assert peer.verify(sent, b"genuine", good, VALUE)
+    # a MAC reply before any session is held
+    assert not overlord.peer("db1").verify(request(overlord, "db1"), b"x", {H_MAC: "AAAA"}, VALUE)
+
+
+def test_a_revocation_ends_the_session(pki: Pki, tmp_path: Path) -> None:
+    _, files = request_certificate(pki.ca, tmp_path / "ops", "ops")
+    ops = Sessions(str(files.key_file), str(files.cert_file), str(files.ca_file), str(pki.ca.config.crl_file))
+    web1 = pki.minion("web1")
+    handshake(ops, web1, "web1")
+    serve(web1, request(ops, "web1"))
+    pki.ca.revoke(["ops"])
+    with pytest.raises(codes.AccessToMethodDenied, match=SESSION_UNKNOWN):
+        serve(web1, request(ops, "web1"))
+    assert ops.peer("web1").session_lost(STATUS_FORBIDDEN, SESSION_UNKNOWN)
+    with pytest.raises(codes.AccessToMethodDenied, match="revoked"):
+        serve(web1, request(ops, "web1"))
+
+
+def test_the_texts_are_the_documented_bytes() -> None:
+    headers = {H_REQUEST_ID: "r1", H_DEADLINE: 5, H_SESSION: "S", "func.session_expires": 9}
+    assert request_text(BODY, headers, "agent.1.3") == b"func-request-v3\nr1\n5\n\n\nagent.1.3\nS\n9\n" + BODY[24:]
+    assert request_text(BODY, {H_REQUEST_ID: "r1", H_DEADLINE: 5}, "k") == b"func-request-v2\nr1\n5\n\n\n" + BODY[24:]
+    assert reply_text("r1", "A", b"body") == b"func-reply-v1\nr1\nA\nbody"
