@@ -75,21 +75,6 @@ class Hosted:
     interface: AmqpInterface
 
 
-def audit_logger(cfg: config_mod.MinionConfig) -> logging.Logger:
-    """The minion's own audit log (funcd sets up one global logger for its one minion; here each
-    minion writes its own file, so that every call still costs its audit line, as in funcd)."""
-    logger = logging.getLogger(f"func.audit.hosted.{cfg.name}")
-    logger.propagate = False
-    logger.setLevel(logging.INFO)
-    if cfg.audit_log and not logger.handlers:
-        path = Path(cfg.audit_log)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(path)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        logger.addHandler(handler)
-    return logger
-
-
 def _accepts_connection() -> bool:
     """Whether `AmqpInterface` takes a `connection=` of its own (the proposed small API change)."""
     return "connection" in inspect.signature(AmqpInterface.__init__).parameters
@@ -102,7 +87,6 @@ def make_minion(cfg: config_mod.MinionConfig, conn: Connection, publish_interval
     if cfg.broker_url.startswith("amqps://"):
         raise SystemExit("minion-host: amqps:// is not supported here (the benchmark uses a local broker)")
     dispatcher, auth = build(cfg)
-    dispatcher.audit = audit_logger(cfg)
     kw = {"auth": auth, "state_dir": cfg.state_dir, "heartbeat": cfg.heartbeat, "xmlrpc_address": ""}
     if _accepts_connection():
         iface = AmqpInterface(dispatcher, cfg.name, url=cfg.broker_url, connection=conn, **kw)  # type: ignore[call-arg]

@@ -34,9 +34,9 @@ class Trust:
 
     def crl(self) -> x509.CertificateRevocationList | None:
         """The CRL as its file holds it now (None without one)."""
-        if not self.crl_file:
+        path = self.crl_file
+        if not path:
             return None
-        path = Path(self.crl_file)
         current = filestamp.stamp(path)
         if current is None:
             if self._crl is not None:
@@ -44,7 +44,7 @@ class Trust:
                 self._changed()
             return None
         if self._crl is None or not filestamp.unchanged(self._crl[0], current):
-            data = path.read_bytes()
+            data = Path(path).read_bytes()
             if self._crl is None or data != self._crl[1]:
                 self._crl = (current, data, load_crl(data))
                 self._changed()

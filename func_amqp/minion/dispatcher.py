@@ -9,7 +9,6 @@ carries the call's progress and output to whoever listens (the AMQP interface pu
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -19,10 +18,9 @@ from typing import Any
 from .. import codes
 from . import progress
 from .acls import Acls
+from .audit import AuditLog
 from .func_module import FuncModule, is_nonblocking
 from .jobs import STORE, Job, JobStore, Listener
-
-audit_log = logging.getLogger("func.audit")
 
 
 @dataclass(frozen=True)
@@ -40,11 +38,11 @@ ANONYMOUS = Caller("anonymous", "anonymous")
 
 class Dispatcher:
     def __init__(self, modules: dict[str, FuncModule], *, acls: Acls | None = None, store: JobStore = STORE,
-                 audit: logging.Logger = audit_log) -> None:
+                 audit: AuditLog | None = None) -> None:
         self.modules = modules
         self.acls = acls
         self.store = store
-        self.audit = audit
+        self.audit = audit or AuditLog()
         self.handlers: dict[str, Callable[..., Any]] = {}
         for name in sorted(modules):
             modules[name].register_rpc(self.handlers, name)
@@ -130,8 +128,8 @@ class Dispatcher:
         return job.job_id
 
     def _audit(self, caller: Caller, method: str, params: Any, outcome: str, seconds: float) -> None:
-        self.audit.info("%s %s %s %s called with %s -> %s in %.1f ms (%s)", caller.address, caller.name, caller.key,
-                        method, _short(params), outcome[:300], seconds * 1000, caller.transport)
+        self.audit.write(f"{caller.address} {caller.name} {caller.key} {method} called with {_short(params)} -> "
+                         f"{outcome[:300]} in {seconds * 1000:.1f} ms ({caller.transport})")
 
 
 def _strip_logger(params: Any) -> list[Any]:

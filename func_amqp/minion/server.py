@@ -21,8 +21,9 @@ from ..certs.tls import client_context, server_context
 from . import config as config_mod
 from .acls import Acls
 from .amqp_interface import AmqpInterface
+from .audit import AuditLog
 from .auth import Authenticator
-from .dispatcher import Dispatcher, audit_log
+from .dispatcher import Dispatcher
 from .loader import STANDARD_MODULES, load_modules
 from .xmlrpc_interface import XmlRpcServer, serve_in_thread
 
@@ -35,21 +36,13 @@ def build(cfg: config_mod.MinionConfig) -> tuple[Dispatcher, Authenticator]:
     auth = Authenticator(ca_file, cfg.crl_location or None, allow_unsigned=cfg.allow_unsigned,
                          key_file=key_file, cert_file=cert_file)
     acls = Acls(cfg.acl_dir, ca_key=auth.ca_key(), ca_overrides=cfg.certmaster_overrides_acls)
-    return Dispatcher(modules, acls=acls), auth
+    return Dispatcher(modules, acls=acls, audit=AuditLog(cfg.audit_log or None)), auth
 
 
 def _setup_logging(cfg: config_mod.MinionConfig, verbose: bool) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else getattr(logging, cfg.log_level.upper(), logging.INFO),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     logging.getLogger("pika").setLevel(logging.WARNING)
-    if cfg.audit_log:
-        path = Path(cfg.audit_log)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(path)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-        audit_log.addHandler(handler)
-        audit_log.setLevel(logging.INFO)
-        audit_log.propagate = False
 
 
 async def serve(cfg: config_mod.MinionConfig) -> None:
@@ -88,6 +81,7 @@ async def serve(cfg: config_mod.MinionConfig) -> None:
         await amqp.stop()
     if xmlrpc:
         xmlrpc.shutdown()
+    dispatcher.audit.close()
 
 
 def main(argv: list[str] | None = None) -> int:
