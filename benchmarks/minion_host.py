@@ -53,7 +53,7 @@ sys.path.insert(0, str(ROOT))
 from func_amqp.minion import config as config_mod  # noqa: E402 - the repo root must be on the path first
 from func_amqp.minion.amqp_interface import AmqpInterface  # noqa: E402
 from func_amqp.minion.dispatcher import Dispatcher  # noqa: E402
-from func_amqp.minion.server import build  # noqa: E402
+from func_amqp.minion.server import build, freeze_startup_heap  # noqa: E402
 from qmf.agent import Agent  # noqa: E402
 from qmf.transport import Connection  # noqa: E402
 
@@ -180,6 +180,7 @@ async def run(host: MinionHost) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         await host.start()
+        freeze_startup_heap()  # as funcd does once it is serving
         t = host.timings
         banks = [m.interface.agent.agent_bank for m in host.minions]
         print(f"minion-host {host.label} ready: {len(host.minions)} minions on {len(host.conns)} connection(s), "

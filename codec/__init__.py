@@ -49,7 +49,7 @@ from .amqptypes import (
     VBin16,
     VBin32,
 )
-from .body import decode_body, encode, encode_body, iter_messages
+from .body import decode_body, encode, encode_body, iter_messages, readdress
 from .errors import (
     BadMagic,
     CodecError,
@@ -118,5 +118,5 @@ __all__ = [
     "StatisticIndication", "Str8", "Str8Latin", "Str8Utf16", "Str16", "Str16Latin", "Str16Utf16", "Struct32",
     "Tagged", "Truncated", "Typecode", "UInt8", "UInt16", "UInt32", "UInt64", "UnknownMethod", "UnknownOpcode",
     "UnknownSchema", "UnknownTypecode", "Unmanaged", "VBin8", "VBin16", "VBin32", "decode_body", "encode",
-    "encode_body", "iter_messages",
+    "encode_body", "iter_messages", "readdress",
 ]

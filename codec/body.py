@@ -26,6 +26,7 @@ from .errors import (
     UnknownOpcode,
     UnknownSchema,
 )
+from .objectid import ObjectId
 from .schema import ClassKey, ClassKind, EventClass, ObjectClass, SchemaMethod, read_class_key, read_schema
 from .schema import write_class_key as _key
 from .schema import write_schema as _schema
@@ -45,6 +46,17 @@ def encode(message: msg.Message, *, style: MapStyle = MapStyle.DEFAULT) -> bytes
     buf = bytearray()
     _write(buf, message, style)
     return bytes(buf)
+
+
+def readdress(body: bytes, seq: int, object_id: ObjectId) -> bytes:
+    """An encoded 'M' method request with another sequence number and object id. A fan-out calls
+    one method with the same arguments on many objects, and these are the only fields that differ
+    (bytes 4-8 and 8-24), so it encodes the request once."""
+    if len(body) < 24 or body[:4] != b"AM2M":
+        raise EncodeError("not an encoded method request ('M')")
+    if not 0 <= seq <= 0xFFFFFFFF or not isinstance(object_id, ObjectId):
+        raise EncodeError("seq must be a u32 and object_id an ObjectId")
+    return b"AM2M" + U32.pack(seq) + QQ.pack(object_id.first, object_id.second) + body[24:]
 
 
 def encode_body(messages: Iterable[msg.Message], *, style: MapStyle = MapStyle.DEFAULT) -> bytes:

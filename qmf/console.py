@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import random
@@ -46,6 +47,7 @@ from codec import (
     UnknownSchema,
     encode,
     iter_messages,
+    readdress,
 )
 
 from . import protocol as p
@@ -400,6 +402,81 @@ class Console:
             raise MethodError(reply.status, reply.text)
         return dict(reply.out_args or {})
 
+    async def invoke_all(self, schema: ObjectClass, method: str, args: dict[str, Any], calls: list[Target], *,
+                         timeout: float = DEFAULT_TIMEOUT, headers: dict[str, Any] | None = None,
+                         on_each: Callable[[int, Any], None] | None = None) -> list[Any]:
+        """One method with the same in-arguments on many objects at once (a fan-out): for each
+        target, in order, its out-arguments or the exception that ended its call (`MethodError`,
+        `Timeout`, `CommandError`, `Unroutable`...); never raises for one target's failure.
+
+        The request is encoded once and readdressed per target (`codec.readdress`), and the calls
+        share one deadline and one wait: no task and no timer per target. `on_each(i, entry)`
+        runs as each target's entry is known."""
+        m = schema.method(method)
+        if m is None:
+            raise EncodeError(f"class {schema.key.name!r} has no method {method!r}")
+        if not calls:
+            return []
+        deadline = time.monotonic() + timeout
+        if not self.conn.connected.is_set():
+            await self.conn.wait_connected(timeout)
+        template = encode(MethodRequest(seq=1, object_id=calls[0].object_id, schema=schema, method=method,
+                                        args=args))
+        loop = asyncio.get_running_loop()
+        remaining = max(deadline - time.monotonic(), 0.001)
+        deadline_ms = int(time.time() * 1000 + remaining * 1000)
+        expiration = str(max(int(remaining * 1000), 1))
+        futs: list[asyncio.Future[list[Any]]] = []
+        seqs: list[int] = []
+        mids: list[str] = []
+        entries: list[Any] = [None] * len(calls)
+        index: dict[asyncio.Future[list[Any]], int] = {}
+
+        def done(fut: asyncio.Future[list[Any]]) -> None:
+            i = index[fut]
+            entries[i] = _entry_of(fut)
+            if on_each is not None:
+                on_each(i, entries[i])
+
+        try:
+            for call in calls:
+                seq = next(self._seq) & 0xFFFFFFFF or next(self._seq)
+                body = readdress(template, seq, call.object_id)
+                fut = loop.create_future()
+                sent = {**headers} if headers else {}
+                sent.setdefault(p.H_DEADLINE, deadline_ms)
+                self._pending[seq] = _Pending(fut, "m", m, call.agent, call.verifier, sent)
+                seqs.append(seq)
+                futs.append(fut)
+                index[fut] = len(futs) - 1
+                fut.add_done_callback(done)
+                try:
+                    key = self.agent(call.agent).routing_key
+                    if call.signer is not None:
+                        sent.update(call.signer(key, body, sent))
+                    props = BasicProperties(content_type=p.CONTENT_TYPE, reply_to=self.queue, expiration=expiration,
+                                            headers=sent)
+                    mids.append(self.conn.publish_watched(p.MANAGEMENT_EXCHANGE, key, body, props,
+                                                          functools.partial(_fail, fut)))
+                except Exception as exc:  # this target only: unknown agent, not connected, a signer's refusal
+                    _fail(fut, exc)
+            if futs:
+                await asyncio.wait(futs, timeout=max(deadline - time.monotonic(), 0))
+            for i, fut in enumerate(futs):
+                if not fut.done():
+                    fut.remove_done_callback(done)
+                    fut.cancel()
+                    self.counters["timeouts"] += 1
+                    entries[i] = Timeout(f"no reply from agent {calls[i].agent!r} within {timeout:g} s")
+                    if on_each is not None:
+                        on_each(i, entries[i])
+        finally:
+            for seq in seqs:
+                self._pending.pop(seq, None)
+            for mid in mids:
+                self.conn.unwatch(mid)
+        return entries
+
     # -- the request engine -----------------------------------------------------------------------
     def _key_of(self, agent: str | None) -> str:
         return self.agent(agent).routing_key if agent else p.BROKER_KEY
@@ -630,6 +707,29 @@ class Console:
             with contextlib.suppress(QmfError):
                 await self.refresh_agents(timeout=min(1.0, max(deadline - time.monotonic(), 0.05)))
             await asyncio.sleep(0.1)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One call of `Console.invoke_all`: the agent and object, and the call's own signer and verifier."""
+
+    agent: str
+    object_id: ObjectId
+    signer: Signer | None = None
+    verifier: ReplyVerifier | None = None
+
+
+def _entry_of(fut: asyncio.Future[list[Any]]) -> Any:
+    """A finished 'm' request as `invoke_all` gives it: the out-arguments, or the exception."""
+    if fut.cancelled():
+        return Timeout("the request was cancelled")
+    exc = fut.exception()
+    if exc is not None:
+        return exc
+    [reply] = fut.result()
+    if reply.status != 0:
+        return MethodError(reply.status, reply.text)
+    return dict(reply.out_args or {})
 
 
 class _Expired(Exception):

@@ -14,10 +14,11 @@ import queue
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from codec import ObjectClass, ObjectId
-from qmf.console import Console, Event
+from codec import ClassKey, ObjectClass, ObjectId
+from qmf.console import Console, Event, Target
 from qmf.errors import MethodError, QmfError, Timeout
 from qmf.sync import Console as SyncConsole
 
@@ -104,15 +105,15 @@ class AmqpTransport:
         module, _, method = f"{module}.{method}".rpartition(".")  # func: the method is after the last dot
         if on_event is not None:
             await self._follow()
-        # one request id and one deadline for the whole fan-out: one signature covers it
+        # one request id and one deadline for the whole fan-out
         headers: dict[str, Any] = {H_REQUEST_ID: uuid.uuid4().hex, H_DEADLINE: int((time.time() + timeout) * 1000)}
         if async_:
             headers[H_ASYNC] = 1
-        request_ids: dict[str, str] = {}
+        call = _Call(module, method, params, timeout, time.monotonic() + timeout, headers, {}, on_result)
         listener = None
         if on_event is not None:
             headers[H_FOLLOW] = 1
-            wanted = request_ids
+            wanted = call.request_ids
 
             def listener(ev: dict[str, Any]) -> None:
                 if ev.get("request_id") in wanted.values() or ev.get("job_id") in wanted.values():
@@ -121,87 +122,164 @@ class AmqpTransport:
             self._listeners.append(listener)
         try:
             if len(names) == 1:  # the common single-minion call: no task, no gather
-                results = [await self._one(names[0], module, method, params, timeout, headers, request_ids,
-                                           on_result)]
+                results = [await self._one(names[0], call)]
             else:
-                results = await asyncio.gather(*(self._one(n, module, method, params, timeout, headers,
-                                                           request_ids, on_result) for n in names))
+                results = await self._fan_out(names, call)
         finally:
             if listener is not None:
                 self._listeners.remove(listener)
         return dict(zip(names, results, strict=True))
 
-    async def _one(self, name: str, module: str, method: str, params: tuple[Any, ...], timeout: float,
-                   headers: dict[str, Any], request_ids: dict[str, str],
-                   on_result: ResultCallback | None = None) -> Any:
-        value = await self._entry(name, module, method, params, timeout, headers, request_ids)
-        if on_result is not None:
-            on_result(name, value)
+    async def _fan_out(self, names: list[str], call: _Call) -> list[Any]:
+        """The minions whose class for the module is known (or guessed: a fleet mostly runs one
+        version) in one `Console.invoke_all` per class, the others one by one, all at once; then,
+        one by one, those whose call needs another try (not their class after all, a lost session)."""
+        results: list[Any] = [None] * len(names)
+        groups: dict[ClassKey, tuple[ObjectClass, list[int]]] = {}
+        alone: list[int] = []
+        for i, name in enumerate(names):
+            schema = self._schemas.get((name, call.module))
+            if schema is None and (name, call.module) not in self._guess_failed:
+                schema = self._by_module.get(call.module)
+            if schema is None or name not in self.console.agents or schema.method(call.method) is None:
+                alone.append(i)
+            else:
+                groups.setdefault(schema.key, (schema, []))[1].append(i)
+        again: list[int] = []
+        await asyncio.gather(*(self._group(names, schema, members, call, results, again)
+                               for schema, members in groups.values()),
+                             *(self._alone(names, i, call, results) for i in alone))
+        if again:
+            await asyncio.gather(*(self._alone(names, i, call, results) for i in again))
+        return results
+
+    async def _alone(self, names: list[str], i: int, call: _Call, results: list[Any]) -> None:
+        results[i] = await self._one(names[i], call)
+
+    async def _group(self, names: list[str], schema: ObjectClass, members: list[int], call: _Call,
+                     results: list[Any], again: list[int]) -> None:
+        """Minions of one class in one `invoke_all`; those to try again on their own go to `again`."""
+        try:
+            args = encode_args(schema.method(call.method), call.params)  # type: ignore[arg-type]
+        except TypeError as exc:
+            for i in members:
+                results[i] = self._settled(names[i], codes.nice_exception(exc), call)
+            return
+        targets = []
+        for i in members:
+            name = names[i]
+            agent = self.console.agents[name]
+            peer = self.sessions.peer(name) if self.sessions is not None else None
+            oid = ObjectId.make(broker_bank=agent.broker_bank, agent_bank=agent.agent_bank,
+                                object=object_number(call.module))
+            targets.append(Target(name, oid, peer.sign if peer else None, peer.verify if peer else None))
+            call.request_ids[name] = call.headers[H_REQUEST_ID]
+
+        def each(j: int, entry: Any) -> None:
+            i = members[j]
+            try:
+                value = self._value(names[i], schema, entry, call)
+            except Exception as exc:  # a value that does not unbox: still one entry for this minion
+                value = codes.nice_exception(exc)
+            if value is _AGAIN:
+                again.append(i)
+            else:
+                results[i] = self._settled(names[i], value, call)
+
+        await self.console.invoke_all(schema, call.method, args, targets, timeout=call.remaining(),
+                                      headers=call.headers, on_each=each)
+
+    def _value(self, name: str, schema: ObjectClass, entry: Any, call: _Call) -> Any:
+        """A minion's entry from `invoke_all`: its value or REMOTE_ERROR, or `_AGAIN` to try it alone."""
+        if isinstance(entry, dict):
+            self._schemas.setdefault((name, call.module), schema)
+            return self._unboxed(name, entry, call)
+        if isinstance(entry, MethodError):
+            if entry.status == 1 and "no schema" in entry.text.lower():  # not this minion's class (version)
+                self._schemas.pop((name, call.module), None)
+                self._guess_failed.add((name, call.module))
+                return _AGAIN
+            peer = self.sessions.peer(name) if self.sessions is not None else None
+            if peer is not None and peer.session_lost(entry.status, entry.text):
+                return _AGAIN
+            return self._method_error(name, entry)
+        return self._failure(name, entry, call)
+
+    def _unboxed(self, name: str, out: dict[str, Any], call: _Call) -> Any:
+        value = unbox(out[RESULT])
+        if async_job(call.headers) and isinstance(value, str):
+            call.request_ids[name] = value  # events of an async job carry its minion job id
         return value
 
-    async def _entry(self, name: str, module: str, method: str, params: tuple[Any, ...], timeout: float,
-                     headers: dict[str, Any], request_ids: dict[str, str]) -> Any:
-        deadline = time.monotonic() + timeout
+    def _failure(self, name: str, exc: BaseException, call: _Call) -> list[Any]:
+        if isinstance(exc, Timeout):
+            return remote_error("func.minion.codes.TimeoutException",
+                                f"no answer from {name} within {call.timeout:g} s")
+        if isinstance(exc, QmfError):
+            return remote_error(f"qmf.errors.{type(exc).__name__}", f"{name}: {exc}")
+        return codes.nice_exception(exc)  # an encoding problem of ours: still one entry for this minion
+
+    def _settled(self, name: str, value: Any, call: _Call) -> Any:
+        if call.on_result is not None:
+            call.on_result(name, value)
+        return value
+
+    async def _one(self, name: str, call: _Call) -> Any:
+        return self._settled(name, await self._entry(name, call), call)
+
+    async def _entry(self, name: str, call: _Call) -> Any:
+        module, method = call.module, call.method
         try:
             for attempt in (1, 2):
                 guessed = ((name, module) not in self._schemas and module in self._by_module
                            and (name, module) not in self._guess_failed)
-                schema = self._by_module[module] if guessed else await self._schema(name, module, timeout)
+                schema = self._by_module[module] if guessed else await self._schema(name, module, call.remaining())
                 if schema is None:
                     return codes.nice_exception(codes.ModuleNotFoundException(f"no module named {module!r} on {name}"))
                 m = schema.method(method)
                 if m is None and guessed:
-                    schema = await self._schema(name, module, timeout)
+                    schema = await self._schema(name, module, call.remaining())
                     m = schema.method(method) if schema is not None else None
                 if m is None:
                     return codes.nice_exception(codes.InvalidMethodException(
                         f"module {module!r} on {name} has no method {method!r}"))
                 try:
-                    args = encode_args(m, params)
+                    args = encode_args(m, call.params)
                 except TypeError as exc:
                     return codes.nice_exception(exc)
                 agent = self.console.agent(name)
                 oid = ObjectId.make(broker_bank=agent.broker_bank, agent_bank=agent.agent_bank,
                                     object=object_number(module))
-                request_ids[name] = headers[H_REQUEST_ID]
+                call.request_ids[name] = call.headers[H_REQUEST_ID]
                 try:
-                    out = await self._invoke(name, schema, oid, method, args, deadline, headers)
+                    out = await self._invoke(name, schema, oid, method, args, call)
                 except MethodError as exc:
                     if exc.status == 1 and "no schema" in exc.text.lower():  # not this minion's class (version)
                         self._schemas.pop((name, module), None)
-                        if guessed and attempt == 1 and deadline - time.monotonic() > 0.01:
+                        if guessed and attempt == 1 and call.remaining() > 0.01:
                             self._guess_failed.add((name, module))
                             continue
                     return self._method_error(name, exc)
                 if guessed:
                     self._schemas[(name, module)] = schema
-                value = unbox(out[RESULT])
-                if async_job(headers) and isinstance(value, str):
-                    request_ids[name] = value  # events of an async job carry its minion job id
-                return value
+                return self._unboxed(name, out, call)
             return remote_error("func.minion.codes.FuncException", f"{name}: no usable schema for {module}")
-        except Timeout:
-            return remote_error("func.minion.codes.TimeoutException",
-                                f"no answer from {name} within {timeout:g} s")
-        except QmfError as exc:
-            return remote_error(f"qmf.errors.{type(exc).__name__}", f"{name}: {exc}")
-        except Exception as exc:  # an encoding problem of ours: still one entry for this minion
-            return codes.nice_exception(exc)
+        except Exception as exc:
+            return self._failure(name, exc, call)
 
     async def _invoke(self, name: str, schema: ObjectClass, oid: ObjectId, method: str, args: dict[str, Any],
-                      deadline: float, headers: dict[str, Any]) -> dict[str, Any]:
+                      call: _Call) -> dict[str, Any]:
         """One method request, signed or MACed and its reply checked; a minion that lost our
         session (it restarted) is sent the request again with a handshake."""
         peer = self.sessions.peer(name) if self.sessions is not None else None
         for attempt in (1, 2):
             try:
-                return await self.console.invoke(name, schema, oid, method, args,
-                                                 timeout=max(deadline - time.monotonic(), 0.001), headers=headers,
-                                                 signer=peer.sign if peer else None,
+                return await self.console.invoke(name, schema, oid, method, args, timeout=call.remaining(),
+                                                 headers=call.headers, signer=peer.sign if peer else None,
                                                  verifier=peer.verify if peer else None)
             except MethodError as exc:
                 if (attempt == 2 or peer is None or not peer.session_lost(exc.status, exc.text)
-                        or deadline <= time.monotonic()):
+                        or call.remaining() <= 0.001):
                     raise
         raise AssertionError("unreachable")
 
@@ -279,3 +357,23 @@ class AmqpTransport:
 
 def async_job(headers: dict[str, Any]) -> bool:
     return bool(headers.get(H_ASYNC))
+
+
+_AGAIN = object()  # a fan-out entry to try again on its own
+
+
+@dataclass(slots=True)
+class _Call:
+    """One call to one or many minions: what to call, and what every minion's request shares."""
+
+    module: str
+    method: str
+    params: tuple[Any, ...]
+    timeout: float
+    deadline: float  # time.monotonic()
+    headers: dict[str, Any]  # request id and deadline (and async, follow): the same for every minion
+    request_ids: dict[str, str]  # minion -> the id its job events carry
+    on_result: ResultCallback | None
+
+    def remaining(self) -> float:
+        return max(self.deadline - time.monotonic(), 0.001)
