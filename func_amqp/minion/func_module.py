@@ -51,7 +51,7 @@ class FuncModule:
         them as class attributes with their defaults (the type of the default converts the text)."""
 
     def __init__(self) -> None:
-        self.logger = logging.getLogger(f"func.modules.{type(self).__name__}")
+        self.logger = _logger(type(self))
         self.options = self._load_options()
 
     # -- the base methods every module answers ---------------------------------------------------
@@ -157,6 +157,17 @@ class FuncModule:
 
 
 _OPTIONS: dict[type, tuple[filestamp.Stamp | None, dict[str, Any]]] = {}  # class: (file stamp, values)
+
+
+def _logger(cls: type) -> logging.Logger:
+    """func's `func.modules.<Class>` logger; `logging.getLogger` takes a lock, and a module is made per call."""
+    logger = _LOGGERS.get(cls)
+    if logger is None:
+        logger = _LOGGERS[cls] = logging.getLogger(f"func.modules.{cls.__name__}")
+    return logger
+
+
+_LOGGERS: dict[type, logging.Logger] = {}
 
 
 @functools.cache
