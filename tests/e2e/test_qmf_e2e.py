@@ -11,8 +11,8 @@ import pytest
 from qmf_env import QmfEnv
 
 from codec import ClassKey, ObjectId, QmfArray
-from qmf.console import AgentChange, Console, Event, Indication
-from qmf.errors import CommandError, MethodError, Timeout
+from qmf.console import AgentChange, Console, Event, Indication, Target
+from qmf.errors import CommandError, MethodError, QmfError, Timeout
 from qmf.sync import Console as SyncConsole
 
 
@@ -149,6 +149,39 @@ def test_method_errors_have_status_and_text(qmf_env: QmfEnv) -> None:
             await asyncio.sleep(1.3)  # the late reply to the first sleep arrives: dropped, counted
             assert c.counters["dropped"] >= 1
             assert await c.call(alpha, "echo", "after") == {"reply": "after"}
+        finally:
+            await c.close()
+    run(go())
+
+
+def test_invoke_all_gives_one_entry_per_target(qmf_env: QmfEnv) -> None:
+    async def go():
+        c = await _console(qmf_env)
+        try:
+            a1, a2 = [next(o for o in await c.get_objects(n, class_name="thing") if o.properties["name"] == "alpha")
+                      for n in ("demo1", "demo2")]
+            gone = ObjectId.make(agent_bank=a1.object_id.agent_bank, broker_bank=a1.object_id.broker_bank, object=999)
+            targets = [Target("demo1", a1.object_id), Target("demo2", a2.object_id), Target("demo1", gone),
+                       Target("nobody", a1.object_id)]
+            seen: list[int] = []
+            entries = await c.invoke_all(a1.schema, "sleep", {"seconds": 0.05}, targets, timeout=5,
+                                         on_each=lambda i, _e: seen.append(i))
+            assert entries[0] == entries[1] == {"slept": 0.05}
+            assert isinstance(entries[2], MethodError) and entries[2].status == 1 and "999" in entries[2].text
+            assert isinstance(entries[3], QmfError) and "nobody" in str(entries[3])
+            assert sorted(seen) == [0, 1, 2, 3]
+            # one deadline for all: a slow method times out on every target at once
+            started = asyncio.get_running_loop().time()
+            entries = await c.invoke_all(a1.schema, "sleep", {"seconds": 1.5}, targets[:2], timeout=0.5)
+            assert all(isinstance(e, Timeout) for e in entries)
+            assert asyncio.get_running_loop().time() - started < 1.4
+            # a verifier's refusal drops that reply: its target waits, the other's is taken
+            before = c.counters["unverified"]
+            refuse_demo2 = [Target("demo1", a1.object_id, verifier=lambda *_: True),
+                            Target("demo2", a2.object_id, verifier=lambda *_: False)]
+            entries = await c.invoke_all(a1.schema, "echo", {"text": "x"}, refuse_demo2, timeout=1)
+            assert entries[0] == {"reply": "x"} and isinstance(entries[1], Timeout)
+            assert c.counters["unverified"] == before + 1
         finally:
             await c.close()
     run(go())

@@ -589,3 +589,24 @@ def test_messages_in_one_registry(data: st.DataObject) -> None:
     case = Case(sent, reg.schemas, reg.methods)
     decoded = roundtrip(case)
     assert_types_kept(decoded, sent)
+
+
+@given(st.data())
+@settings(max_examples=50, suppress_health_check=[HealthCheck.too_slow])
+def test_readdress_is_the_request_encoded_for_that_seq_and_object(data: st.DataObject) -> None:
+    reg = Registry()
+    schema = reg.add(data.draw(object_classes(reg, min_methods=1)))
+    method = data.draw(st.sampled_from(schema.methods))
+    args = data.draw(argument_values(method.in_args, reg))
+    first, other = data.draw(object_ids()), data.draw(object_ids())
+    seq = data.draw(st.integers(0, 2**32 - 1))
+    template = codec.encode(MethodRequest(seq=1, object_id=first, schema=schema, method=method.name, args=args))
+    direct = codec.encode(MethodRequest(seq=seq, object_id=other, schema=schema, method=method.name, args=args))
+    assert codec.readdress(template, seq, other) == direct
+
+
+def test_readdress_refuses_what_is_not_a_method_request() -> None:
+    with pytest.raises(EncodeError):
+        codec.readdress(codec.encode(GetQuery(seq=1, query={"_class": "x"})), 2, ObjectId(0, 0))
+    with pytest.raises(EncodeError):
+        codec.readdress(b"AM2M\x00\x00\x00\x01", 2, ObjectId(0, 0))
