@@ -23,6 +23,7 @@ from local_fleet import LocalFleet  # noqa: E402
 from qmf_env import check_rabbitmq  # noqa: E402
 
 from codec import MethodResponse, ObjectId, encode  # noqa: E402
+from func_amqp.certs import request_certificate  # noqa: E402
 from func_amqp.overlord.client import Overlord  # noqa: E402
 from func_amqp.qmfmap import object_number  # noqa: E402
 from func_amqp.values import box  # noqa: E402
@@ -183,3 +184,33 @@ def test_a_request_re_sent_to_another_minion_is_refused_there(fleet: LocalFleet)
     assert [s for s, _ in replies] == [6, 6], replies
     assert all("does not verify" in t for _, t in replies), replies
     assert [line for line in fleet.audit_lines("ses1") if "test.ping" in line] == calls_before
+
+
+def test_a_cold_overlord_learns_a_class_from_a_few_minions_not_from_each(fleet: LocalFleet, tmp_path: Path) -> None:
+    # a new identity: a transport of its own, which knows no class yet (as every func CLI process)
+    _, files = request_certificate(fleet.ca, tmp_path / "ops", "ops")
+    [key] = fleet.ca.list_cert_hash(["ops"])
+    (fleet.acl_dir / "ops.acl").write_text(f"{key} = *\n")
+    cfg = fleet.config()
+    cfg.key_file, cfg.cert_file, cfg.ca_file = str(files.key_file), str(files.cert_file), str(files.ca_file)
+    names = ["ses1", "ses2", "ses3", "ses4"]
+    o = Overlord(";".join(names), config=cfg)
+    transport = o.amqp()
+    transport.minions()
+    conn = pika.BlockingConnection(pika.URLParameters(fleet.url))
+    try:
+        ch = conn.channel()
+        q = ch.queue_declare("", exclusive=True).method.queue
+        for name in names:
+            ch.queue_bind(q, "qpid.management", transport.console.agent(name).routing_key)
+        assert o.test.ping() == dict.fromkeys(names, 1)
+        opcodes = []
+        while True:
+            method, _props, body = ch.basic_get(q, auto_ack=True)
+            if method is None:
+                break
+            opcodes.append(body[3:4])
+    finally:
+        conn.close()
+    assert opcodes.count(b"M") == 4
+    assert 1 <= opcodes.count(b"Q") <= 3, opcodes  # asked of at most three, then guessed for the rest
