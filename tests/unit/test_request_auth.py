@@ -15,6 +15,8 @@ import pytest
 from codec import MethodResponse
 from func_amqp import codes
 from func_amqp.certs import CAConfig, CertificateAuthority, request_certificate
+from func_amqp.certs.pem import load_private_key
+from func_amqp.certs.signing import sign_message
 from func_amqp.minion.auth import Authenticator
 from func_amqp.overlord.sessions import Sessions
 from func_amqp.qmfmap import H_CERT, H_REQUEST_ID, H_SIGNATURE, STATUS_FORBIDDEN
@@ -195,3 +197,19 @@ def test_the_texts_are_the_documented_bytes() -> None:
     assert request_text(BODY, headers, "agent.1.3") == b"func-request-v3\nr1\n5\n\n\nagent.1.3\nS\n9\n" + BODY[24:]
     assert request_text(BODY, {H_REQUEST_ID: "r1", H_DEADLINE: 5}, "k") == b"func-request-v2\nr1\n5\n\n\n" + BODY[24:]
     assert reply_text("r1", "A", b"body") == b"func-reply-v1\nr1\nA\nbody"
+
+
+def test_a_third_party_v2_request_is_served_and_its_reply_signed(pki: Pki) -> None:
+    """A client of its own signs the v2 text (no session); the minion signs its reply in return."""
+    web1, overlord = pki.minion("web1"), pki.overlord()
+    cfg = pki.ca.config
+    key = load_private_key(cfg.key_file.read_bytes())
+    sent: dict[str, Any] = {H_REQUEST_ID: uuid.uuid4().hex, H_DEADLINE: int((time.time() + 30) * 1000),
+                            H_CERT: cfg.cert_file.read_text()}
+    sent[H_SIGNATURE] = base64.b64encode(sign_message(key, request_text(BODY, sent, KEY))).decode()
+    assert request_text(BODY, sent, KEY).startswith(b"func-request-v2\n")
+    ctx = serve(web1, sent)
+    got = ctx.sign_reply(b"reply")  # type: ignore[misc]
+    assert {H_CERT, H_SIGNATURE} <= got.keys() and H_SESSION_ACCEPT not in got
+    assert overlord.peer("web1").verify(sent, b"reply", got, VALUE)
+    assert overlord.peer("web1").key is None  # no session came of it
