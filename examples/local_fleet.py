@@ -123,6 +123,7 @@ class LocalFleet:
             f"certroot = {self.ca.config.certroot}\n"
             f"cadir = {self.ca.config.cadir}\n"
             f"job_dir = {self.root / 'jobs'}\n"
+            f"session_dir = {self.root / 'sessions'}\n"
             f"groups = {self.root / 'groups'}\n"
             f"host_down_list = {self.root / 'hosts_down.lst'}\n")
         self.broker_role: Process | None = None

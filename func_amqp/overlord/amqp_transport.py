@@ -38,6 +38,7 @@ from ..qmfmap import (
     parse_remote_error,
 )
 from ..values import unbox
+from . import session_store
 from .sessions import Sessions
 
 H_DEADLINE = "qmf.deadline"
@@ -54,10 +55,13 @@ def remote_error(exc_type: str, message: str) -> list[Any]:
 
 class AmqpTransport:
     def __init__(self, url: str, *, tls: Any = None, sessions: Sessions | None = None,
-                 connect_timeout: float = 10.0) -> None:
+                 session_dir: str | None = None, connect_timeout: float = 10.0) -> None:
+        self.sessions = sessions  # None: requests go unsigned (minions with allow_unsigned take them)
+        self.session_dir = session_dir  # where sessions are kept between processes (session_store)
+        if sessions is not None and session_dir:
+            session_store.load(sessions, session_dir)
         self.sync = SyncConsole(url, timeout=connect_timeout, tls=tls)
         self.console: Console = self.sync.aio
-        self.sessions = sessions  # None: requests go unsigned (minions with allow_unsigned take them)
         self._schemas: dict[tuple[str, str], ObjectClass] = {}  # (minion, module) -> its class
         # the class last learnt for each module: tried first on other minions (a fleet mostly runs the same
         # version), so a fan-out to N new minions costs no N schema queries; a minion whose class differs
@@ -68,7 +72,11 @@ class AmqpTransport:
         self._following = False
 
     def close(self) -> None:
-        self.sync.close()
+        try:
+            self.sync.close()
+        finally:
+            if self.sessions is not None and self.session_dir:
+                session_store.save(self.sessions, self.session_dir)
 
     # -- inventory --------------------------------------------------------------------------------
     def minions(self) -> list[str]:

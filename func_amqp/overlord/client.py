@@ -126,7 +126,8 @@ class Overlord:
         tls = None
         if self.config.broker_url.startswith("amqps://"):
             tls = client_context(cert, key, self.config.broker_ca_file or ca)
-        return AmqpTransport(self.config.broker_url, tls=tls, sessions=sessions)
+        return AmqpTransport(self.config.broker_url, tls=tls, sessions=sessions,
+                             session_dir=self.config.session_dir or None)
 
     def xmlrpc(self) -> Any:
         if self._xmlrpc is None:

@@ -5,7 +5,7 @@ cert_file, ca_file, host_down_list, allow_unknown_minions) and these: `broker_ur
 `broker_ca_file`, `crl_file` (checks minions' certificates; default the CA's crl.pem), `transport`
 (amqp or xmlrpc), `certroot` (the CA's signed certificates: the minion inventory), `cadir` (the
 CA, whose key signs requests by default, as in func), `groups` (func's groups file), `job_dir`
-(async job records). `[minions]` maps a minion name to the
+(async job records), `session_dir` (sessions kept between processes; empty: none). `[minions]` maps a minion name to the
 `host:port` of its XML-RPC interface when it is not `<name>:<listen_port>`.
 """
 
@@ -40,6 +40,7 @@ class OverlordConfig:
     cadir: str = "/etc/pki/certmaster/ca"
     groups: str = "/etc/func/groups"
     job_dir: str = "/var/lib/func/jobs"
+    session_dir: str = "/var/lib/func/sessions"
     minions: dict[str, str] = field(default_factory=dict)
 
     def credentials(self) -> tuple[str, str, str]:

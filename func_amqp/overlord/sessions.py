@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from codec import Message
 
@@ -66,6 +68,39 @@ class Sessions:
         self._sid = ""
         self._expires_ms = 0
         self._peers: dict[str, Peer] = {}
+
+    # -- kept between processes (`session_store`) ------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """The current session and the minions' keys under it, as JSON-able data (secrets)."""
+        own = self._ephemeral.get(self._sid)
+        if own is None:
+            return {}
+        raw = own.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        return {"cert": self.cert.fingerprint(hashes.SHA256()).hex(), "sid": self._sid, "expires_ms": self._expires_ms,
+                "ephemeral": base64.b64encode(raw).decode("ascii"),
+                "peers": {p.name: base64.b64encode(p.key).decode("ascii") for p in self._peers.values()
+                          if p.key is not None and p.sid == self._sid}}
+
+    def restore(self, state: Mapping[str, Any]) -> bool:
+        """Takes up a snapshot of this identity's that has over a minute left; False if it does not fit."""
+        try:
+            if state.get("cert") != self.cert.fingerprint(hashes.SHA256()).hex():
+                return False
+            expires_ms = int(state["expires_ms"])
+            if expires_ms - 60_000 <= time.time() * 1000:
+                return False
+            own = X25519PrivateKey.from_private_bytes(base64.b64decode(state["ephemeral"], validate=True))
+            sid = str(state["sid"])
+            keys = {str(n): base64.b64decode(k, validate=True) for n, k in dict(state.get("peers", {})).items()}
+        except (KeyError, TypeError, ValueError):
+            return False
+        self._ephemeral = {sid: own}
+        self._sid, self._expires_ms = sid, expires_ms
+        for name, key in keys.items():
+            if len(key) == 32:
+                peer = self.peer(name)
+                peer.key, peer.sid = key, sid
+        return True
 
     def peer(self, name: str) -> Peer:
         peer = self._peers.get(name)

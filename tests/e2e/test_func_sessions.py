@@ -214,3 +214,19 @@ def test_a_cold_overlord_learns_a_class_from_a_few_minions_not_from_each(fleet: 
         conn.close()
     assert opcodes.count(b"M") == 4
     assert 1 <= opcodes.count(b"Q") <= 3, opcodes  # asked of at most three, then guessed for the rest
+
+
+def test_the_next_func_command_reuses_the_session_the_last_one_kept(fleet: LocalFleet) -> None:
+    o = fleet.overlord("ses1")
+    sniff = Sniffer(fleet, o, "ses1")
+    try:
+        kinds = []
+        for _ in range(2):
+            run = fleet.func("ses1", "ping")  # its replies go to its own queue: exit 0 says they verified
+            assert run.returncode == 0 and "ses1" in run.stdout, run.stderr
+            [(_, req, _, _)] = sniff.take(1)
+            kinds.append(("func.signature" in req, "func.mac" in req))
+    finally:
+        sniff.close()
+    assert kinds == [(True, False), (False, True)]  # a handshake, then the kept session
+    assert list((fleet.root / "sessions").iterdir())

@@ -5,6 +5,7 @@ accepts or refuses (the transport in between is covered end to end in tests/e2e)
 from __future__ import annotations
 
 import base64
+import json
 import time
 import uuid
 from pathlib import Path
@@ -18,6 +19,7 @@ from func_amqp.certs import CAConfig, CertificateAuthority, request_certificate
 from func_amqp.certs.pem import load_private_key
 from func_amqp.certs.signing import sign_message
 from func_amqp.minion.auth import Authenticator
+from func_amqp.overlord import session_store
 from func_amqp.overlord.sessions import Sessions
 from func_amqp.qmfmap import H_CERT, H_REQUEST_ID, H_SIGNATURE, STATUS_FORBIDDEN
 from func_amqp.request_auth import (
@@ -213,3 +215,33 @@ def test_a_third_party_v2_request_is_served_and_its_reply_signed(pki: Pki) -> No
     assert {H_CERT, H_SIGNATURE} <= got.keys() and H_SESSION_ACCEPT not in got
     assert overlord.peer("web1").verify(sent, b"reply", got, VALUE)
     assert overlord.peer("web1").key is None  # no session came of it
+
+
+def test_a_session_kept_on_disk_spares_the_next_process_its_handshake(pki: Pki, tmp_path: Path) -> None:
+    web1, first = pki.minion("web1"), pki.overlord()
+    handshake(first, web1, "web1")
+    folder = tmp_path / "sessions"
+    session_store.save(first, folder)
+    [kept] = list(folder.iterdir())
+    assert kept.stat().st_mode & 0o777 == 0o600 and folder.stat().st_mode & 0o777 == 0o700
+    later = pki.overlord()  # the next `func` process of the same identity
+    assert session_store.load(later, folder)
+    sent = request(later, "web1")
+    assert H_MAC in sent and H_SIGNATURE not in sent
+    got = serve(web1, sent).sign_reply(b"v")  # type: ignore[misc]
+    assert later.peer("web1").verify(sent, b"v", got, VALUE)
+
+
+def test_a_kept_session_is_ignored_unless_private_current_and_ours(pki: Pki, tmp_path: Path) -> None:
+    web1, first = pki.minion("web1"), pki.overlord()
+    handshake(first, web1, "web1")
+    folder = tmp_path / "sessions"
+    session_store.save(first, folder)
+    [kept] = list(folder.iterdir())
+    kept.chmod(0o644)  # readable by others: it may have been seen, or planted
+    assert not session_store.load(pki.overlord(), folder)
+    kept.chmod(0o600)
+    state = json.loads(kept.read_text())
+    assert not pki.overlord().restore({**state, "expires_ms": int(time.time() * 1000)})  # over
+    assert not pki.overlord().restore({**state, "cert": "00" * 32})  # another identity's
+    assert pki.overlord().restore(state)
