@@ -410,9 +410,7 @@ class Agent(Endpoint):
             self._method_failed(d, m.seq, STATUS_EXCEPTION, f"{type(exc).__name__}: {exc}", ctx)
 
     def _method_failed(self, d: Delivery, seq: int, status: int, text: str, ctx: CallContext | None) -> None:
-        if ctx is None or ctx.sign_reply is None:
-            self.method_failed(d, seq, status, text)
-            return
+        """`method_failed`, the error signed as a value would be when the handler asked for it."""
         self.counters["method_errors"] += 1
         if d.props.reply_to:
             self._send_reply(d.props.reply_to, encode(error_response(seq, status, text)), ctx)
