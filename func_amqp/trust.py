@@ -56,13 +56,17 @@ class Trust:
         self._known.clear()
         self.generation += 1
 
-    def certificate(self, pem: str | bytes) -> x509.Certificate:
+    def certificate(self, pem: object) -> x509.Certificate:
         """The peer's certificate if our CA issued it, it is in its window and not revoked (else
         `CertificateRejected`, or ValueError without a CA); checked again after `CACHE_SECONDS`."""
         if self.ca is None:
             raise ValueError("no CA certificate to check it with")
+        if isinstance(pem, bytes | bytearray):
+            pem = bytes(pem).decode("ascii", "replace")
+        if not isinstance(pem, str):  # a header of another AMQP type (bytes(n) of an int would allocate n bytes)
+            raise ValueError(f"a certificate header must be PEM text, not {type(pem).__name__}")
         crl = self.crl()
-        text = pem if isinstance(pem, str) else bytes(pem).decode("ascii", "replace")
+        text = pem
         now = time.monotonic()
         known = self._known.get(text)
         if known is not None and now - known[0] < CACHE_SECONDS:

@@ -245,3 +245,14 @@ def test_a_kept_session_is_ignored_unless_private_current_and_ours(pki: Pki, tmp
     assert not pki.overlord().restore({**state, "expires_ms": int(time.time() * 1000)})  # over
     assert not pki.overlord().restore({**state, "cert": "00" * 32})  # another identity's
     assert pki.overlord().restore(state)
+
+
+@pytest.mark.parametrize("cert", [2**40, 7, 1.5, ["x"], None])
+def test_a_certificate_header_of_another_type_is_refused_at_once(pki: Pki, cert: Any) -> None:
+    web1, overlord = pki.minion("web1"), pki.overlord()
+    sent = request(overlord, "web1")
+    sent[H_CERT] = cert  # an int would once have become bytes(n): n bytes allocated
+    with pytest.raises(codes.AccessToMethodDenied):
+        serve(web1, sent)
+    reply = {H_CERT: cert, H_SIGNATURE: "AAAA"}
+    assert not overlord.peer("web1").verify(request(overlord, "web1"), b"x", reply, VALUE)
