@@ -9,6 +9,7 @@ revocation takes effect on the next request.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 
@@ -51,6 +52,11 @@ class Trust:
             else:
                 self._crl = (current, data, self._crl[2])
         return self._crl[2]
+
+    def crl_digest(self) -> str:
+        """SHA-256 of the CRL as now read ("" without one): what state kept elsewhere was made under."""
+        self.crl()
+        return hashlib.sha256(self._crl[1]).hexdigest() if self._crl is not None else ""
 
     def _changed(self) -> None:
         self._known.clear()

@@ -163,7 +163,8 @@ class NoticeStream:
 
 
 class _Pending:
-    __slots__ = ("agent", "backlog", "fut", "hold", "method", "opcode", "records", "sent_headers", "verifier")
+    __slots__ = ("agent", "backlog", "fut", "hold", "method", "opcode", "records", "refused", "sent_headers",
+                 "verifier")
 
     def __init__(self, fut: asyncio.Future[Any], opcode: str, method: SchemaMethod | None, agent: str | None,
                  verifier: ReplyVerifier | None = None, sent_headers: Mapping[str, Any] | None = None) -> None:
@@ -175,6 +176,7 @@ class _Pending:
         self.sent_headers = sent_headers or {}
         self.records: list[Message] = []
         self.hold = 0  # bodies of this request waiting for a schema: later replies wait behind them
+        self.refused = 0  # replies its verifier refused (dropped): a timeout says so
         self.backlog: list[tuple[Message, Delivery]] = []
 
 
@@ -427,6 +429,7 @@ class Console:
         deadline_ms = int(time.time() * 1000 + remaining * 1000)
         expiration = str(max(int(remaining * 1000), 1))
         futs: list[asyncio.Future[list[Any]]] = []
+        pends: list[_Pending] = []
         seqs: list[int] = []
         mids: list[str] = []
         entries: list[Any] = [None] * len(calls)
@@ -445,7 +448,8 @@ class Console:
                 fut = loop.create_future()
                 sent = {**headers} if headers else {}
                 sent.setdefault(p.H_DEADLINE, deadline_ms)
-                self._pending[seq] = _Pending(fut, "m", m, call.agent, call.verifier, sent)
+                pend = self._pending[seq] = _Pending(fut, "m", m, call.agent, call.verifier, sent)
+                pends.append(pend)
                 seqs.append(seq)
                 futs.append(fut)
                 index[fut] = len(futs) - 1
@@ -467,7 +471,8 @@ class Console:
                     fut.remove_done_callback(done)
                     fut.cancel()
                     self.counters["timeouts"] += 1
-                    entries[i] = Timeout(f"no reply from agent {calls[i].agent!r} within {timeout:g} s")
+                    entries[i] = Timeout(f"no reply from agent {calls[i].agent!r} within {timeout:g} s"
+                                         f"{_refused(pends[i])}", pends[i].refused)
                     if on_each is not None:
                         on_each(i, entries[i])
         finally:
@@ -496,7 +501,7 @@ class Console:
         fut: asyncio.Future[list[Any]] = loop.create_future()
         remaining = max(deadline - time.monotonic(), 0.001)
         sent_headers = {**headers} if headers else {}
-        self._pending[seq] = _Pending(fut, opcode, method, agent, verifier, sent_headers)
+        pend = self._pending[seq] = _Pending(fut, opcode, method, agent, verifier, sent_headers)
         sent_headers.setdefault(p.H_DEADLINE, int(time.time() * 1000 + remaining * 1000))  # a caller's own stays
         props = BasicProperties(content_type=p.CONTENT_TYPE, reply_to=self.queue,
                                 expiration=str(max(int(remaining * 1000), 1)), headers=sent_headers)
@@ -510,7 +515,7 @@ class Console:
         except _Expired:
             self.counters["timeouts"] += 1
             who = f"agent {agent!r}" if agent else f"the broker role ({key})"
-            raise Timeout(f"no reply from {who} within {timeout:g} s") from None
+            raise Timeout(f"no reply from {who} within {timeout:g} s{_refused(pend)}", pend.refused) from None
         finally:
             expiry.cancel()
             self._pending.pop(seq, None)
@@ -578,6 +583,7 @@ class Console:
             log.exception("reply verifier failed on a reply from %s", pend.agent)
             ok = False
         if not ok:
+            pend.refused += 1
             self.counters["unverified"] += 1
             log.warning("dropped a reply from %s that does not verify", pend.agent or "the broker role")
         return ok
@@ -717,6 +723,15 @@ class Target:
     object_id: ObjectId
     signer: Signer | None = None
     verifier: ReplyVerifier | None = None
+
+
+def _refused(pend: _Pending) -> str:
+    return f" ({refused_text(pend.refused)})" if pend.refused else ""
+
+
+def refused_text(n: int) -> str:
+    """How a timeout names the replies that came but did not verify."""
+    return f"{n} repl{'y' if n == 1 else 'ies'} that did not verify dropped"
 
 
 def _entry_of(fut: asyncio.Future[list[Any]]) -> Any:

@@ -25,7 +25,11 @@ class Unroutable(QmfError):
 
 
 class Timeout(QmfError):
-    """No reply came by the request's deadline."""
+    """No reply came by the request's deadline; `refused` replies came that its verifier dropped."""
+
+    def __init__(self, text: str = "", refused: int = 0) -> None:
+        super().__init__(text)
+        self.refused = refused
 
 
 class AgentGone(QmfError):

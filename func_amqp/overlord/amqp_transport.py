@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from codec import ClassKey, ObjectClass, ObjectId
-from qmf.console import Console, Event, Target
+from qmf.console import Console, Event, Target, refused_text
 from qmf.errors import MethodError, QmfError, Timeout
 from qmf.sync import Console as SyncConsole
 
@@ -245,8 +245,11 @@ class AmqpTransport:
 
     def _failure(self, name: str, exc: BaseException, call: _Call) -> list[Any]:
         if isinstance(exc, Timeout):
+            refused = ""
+            if exc.refused:
+                refused = f" ({refused_text(exc.refused)}: is its certificate one our CA issued, and not revoked?)"
             return remote_error("func.minion.codes.TimeoutException",
-                                f"no answer from {name} within {call.timeout:g} s")
+                                f"no answer from {name} within {call.timeout:g} s{refused}")
         if isinstance(exc, QmfError):
             return remote_error(f"qmf.errors.{type(exc).__name__}", f"{name}: {exc}")
         return codes.nice_exception(exc)  # an encoding problem of ours: still one entry for this minion

@@ -68,21 +68,25 @@ class Sessions:
         self._sid = ""
         self._expires_ms = 0
         self._peers: dict[str, Peer] = {}
+        self._crl_checked = 0.0  # time.monotonic() of the last look at the CRL
 
     # -- kept between processes (`session_store`) ------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """The current session and the minions' keys under it, as JSON-able data (secrets)."""
         own = self._ephemeral.get(self._sid)
-        if own is None:
+        crl = self._crl_digest()
+        if own is None or crl is None:
             return {}
         raw = own.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        return {"cert": self.cert.fingerprint(hashes.SHA256()).hex(), "sid": self._sid, "expires_ms": self._expires_ms,
+        return {"cert": self.cert.fingerprint(hashes.SHA256()).hex(), "crl": crl,
+                "sid": self._sid, "expires_ms": self._expires_ms,
                 "ephemeral": base64.b64encode(raw).decode("ascii"),
                 "peers": {p.name: base64.b64encode(p.key).decode("ascii") for p in self._peers.values()
                           if p.key is not None and p.sid == self._sid}}
 
     def restore(self, state: Mapping[str, Any]) -> bool:
-        """Takes up a snapshot of this identity's that has over a minute left; False if it does not fit."""
+        """Takes up a snapshot of this identity's that has over a minute left (the minions' keys only
+        if the CRL is the one they were made under); False if it does not fit."""
         try:
             if state.get("cert") != self.cert.fingerprint(hashes.SHA256()).hex():
                 return False
@@ -96,11 +100,19 @@ class Sessions:
             return False
         self._ephemeral = {sid: own}
         self._sid, self._expires_ms = sid, expires_ms
+        if state.get("crl") != self._crl_digest():
+            return True  # the CRL changed since: the session goes on, every minion handshakes again
         for name, key in keys.items():
             if len(key) == 32:
                 peer = self.peer(name)
-                peer.key, peer.sid = key, sid
+                peer.key, peer.sid, peer.generation = key, sid, self.trust.generation
         return True
+
+    def _crl_digest(self) -> str | None:
+        try:
+            return self.trust.crl_digest()
+        except (CredentialRejected, ValueError):
+            return None
 
     def peer(self, name: str) -> Peer:
         peer = self._peers.get(name)
@@ -109,7 +121,17 @@ class Sessions:
         return peer
 
     def _session(self) -> tuple[str, int]:
-        """The current session id and its expiry (ms), a new one when it has under a minute left."""
+        """The current session id and its expiry (ms), a new one when it has under a minute left.
+        The CRL is read again here at most once a second: a minion revoked since its handshake is
+        made to handshake again, and its certificate is then refused."""
+        now = time.monotonic()
+        if now - self._crl_checked >= 1.0:
+            self._crl_checked = now
+            try:
+                self.trust.crl()
+            except (CredentialRejected, ValueError) as exc:  # unreadable: no session survives, no handshake passes
+                log.warning("the CRL %s cannot be read: %s", self.trust.crl_file, exc)
+                self.trust.generation += 1
         if self._expires_ms - 60_000 <= time.time() * 1000:
             own, sid = new_ephemeral()
             self._ephemeral = {k: v for k, v in self._ephemeral.items() if k == self._sid}
@@ -120,7 +142,7 @@ class Sessions:
     # -- requests ---------------------------------------------------------------------------------
     def sign(self, peer: Peer, routing_key: str, body: bytes, headers: dict[str, Any]) -> dict[str, Any]:
         sid, expires = self._session()
-        if peer.key is not None and peer.sid == sid:
+        if peer.key is not None and peer.sid == sid and peer.generation == self.trust.generation:
             added: dict[str, Any] = {H_SESSION: sid}
             text = request_text(body, {**headers, **added}, routing_key)
             added[H_MAC] = mac(peer.key, text)
@@ -135,7 +157,8 @@ class Sessions:
     def verify(self, peer: Peer, sent: Mapping[str, Any], body: bytes, got: Mapping[str, Any], reply: Message) -> bool:
         request_id = str(sent.get(H_REQUEST_ID, ""))
         if H_MAC in got:
-            key = peer.key if peer.sid == sent.get(H_SESSION) else None
+            current = peer.sid == sent.get(H_SESSION) and peer.generation == self.trust.generation
+            key = peer.key if current else None
             return key is not None and mac_matches(key, reply_text(request_id, "", body), got[H_MAC])
         if H_SIGNATURE in got:
             return self._signed_reply(peer, sent, body, got, request_id)
@@ -156,6 +179,7 @@ class Sessions:
             own = self._ephemeral.get(sid)
             if accept and own is not None:
                 peer.key, peer.sid = session_key(own, accept, sid, accept, self.cert, cert), sid
+                peer.generation = self.trust.generation
         except (CredentialRejected, ValueError, TypeError) as exc:
             log.warning("a reply for %s does not verify: %s", peer.name, exc)
             return False
@@ -165,13 +189,14 @@ class Sessions:
 class Peer:
     """One minion as this overlord knows it: the `qmf.console` signer and verifier of its calls."""
 
-    __slots__ = ("key", "name", "owner", "sid")
+    __slots__ = ("generation", "key", "name", "owner", "sid")
 
     def __init__(self, owner: Sessions, name: str) -> None:
         self.owner = owner
         self.name = name
         self.key: bytes | None = None
         self.sid = ""
+        self.generation = 0  # the CRL generation its key was made under
 
     def sign(self, routing_key: str, body: bytes, headers: dict[str, Any]) -> dict[str, Any]:
         return self.owner.sign(self, routing_key, body, headers)

@@ -230,3 +230,14 @@ def test_the_next_func_command_reuses_the_session_the_last_one_kept(fleet: Local
         sniff.close()
     assert kinds == [(True, False), (False, True)]  # a handshake, then the kept session
     assert list((fleet.root / "sessions").iterdir())
+
+
+def test_a_minion_revoked_since_its_handshake_is_not_believed(fleet: LocalFleet) -> None:
+    fleet.start_minion("rev9")
+    o = fleet.overlord("rev9", timeout=3)
+    assert o.test.ping() == {"rev9": 1}
+    fleet.ca.revoke(["rev9"])  # the minion still runs with its certificate; the overlord's CRL says no
+    time.sleep(1.1)  # the overlord reads the CRL again at most once a second
+    [err] = o.test.ping().values()
+    assert err[0] == "REMOTE_ERROR" and err[1] == "func.minion.codes.TimeoutException", err
+    assert "did not verify" in err[2] and "revoked" in err[2], err

@@ -181,6 +181,7 @@ def test_invoke_all_gives_one_entry_per_target(qmf_env: QmfEnv) -> None:
                             Target("demo2", a2.object_id, verifier=lambda *_: False)]
             entries = await c.invoke_all(a1.schema, "echo", {"text": "x"}, refuse_demo2, timeout=1)
             assert entries[0] == {"reply": "x"} and isinstance(entries[1], Timeout)
+            assert "1 reply that did not verify dropped" in str(entries[1])
             assert c.counters["unverified"] == before + 1
         finally:
             await c.close()

@@ -256,3 +256,26 @@ def test_a_certificate_header_of_another_type_is_refused_at_once(pki: Pki, cert:
         serve(web1, sent)
     reply = {H_CERT: cert, H_SIGNATURE: "AAAA"}
     assert not overlord.peer("web1").verify(request(overlord, "web1"), b"x", reply, VALUE)
+
+
+def test_a_minion_revoked_after_its_handshake_is_no_longer_believed(pki: Pki) -> None:
+    web1, overlord = pki.minion("web1"), pki.overlord()
+    handshake(overlord, web1, "web1")
+    assert H_MAC in request(overlord, "web1")
+    pki.ca.revoke(["web1"])
+    overlord._crl_checked = 0.0  # as a second later: the overlord looks at the CRL at most once a second
+    sent = request(overlord, "web1")
+    assert H_SIGNATURE in sent and H_MAC not in sent  # its session is over: a handshake again
+    got = serve(web1, sent).sign_reply(b"v")  # type: ignore[misc]
+    assert not overlord.peer("web1").verify(sent, b"v", got, VALUE)  # its certificate is revoked
+
+
+def test_a_kept_session_made_before_a_revocation_keeps_no_minion_key(pki: Pki, tmp_path: Path) -> None:
+    web1, first = pki.minion("web1"), pki.overlord()
+    pki.minion("web2")
+    handshake(first, web1, "web1")
+    session_store.save(first, tmp_path)
+    pki.ca.revoke(["web2"])  # any change of the CRL: the kept keys were made under the old one
+    later = pki.overlord()
+    assert session_store.load(later, tmp_path)
+    assert H_SIGNATURE in request(later, "web1")
