@@ -47,9 +47,10 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from qmf.protocol import H_DEADLINE
+
 from .qmfmap import H_ASYNC, H_FOLLOW, H_REQUEST_ID
 
-H_DEADLINE = "qmf.deadline"
 H_SESSION = "func.session"
 H_SESSION_EXPIRES = "func.session_expires"
 H_SESSION_ACCEPT = "func.session_accept"

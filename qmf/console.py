@@ -400,9 +400,7 @@ class Console:
             a.routing_key, lambda s: MethodRequest(seq=s, object_id=object_id, schema=schema, method=method,
                                                    args=args),
             "m", timeout=timeout, method=m, agent=agent, headers=headers, signer=signer, verifier=verifier)
-        if reply.status != 0:
-            raise MethodError(reply.status, reply.text)
-        return dict(reply.out_args or {})
+        return _out_args(reply)
 
     async def invoke_all(self, schema: ObjectClass, method: str, args: dict[str, Any], calls: list[Target], *,
                          timeout: float = DEFAULT_TIMEOUT, headers: dict[str, Any] | None = None,
@@ -742,8 +740,16 @@ def _entry_of(fut: asyncio.Future[list[Any]]) -> Any:
     if exc is not None:
         return exc
     [reply] = fut.result()
+    try:
+        return _out_args(reply)
+    except MethodError as error:
+        return error
+
+
+def _out_args(reply: Any) -> dict[str, Any]:
+    """An 'm' reply's out-arguments; MethodError for a non-zero status."""
     if reply.status != 0:
-        return MethodError(reply.status, reply.text)
+        raise MethodError(reply.status, reply.text)
     return dict(reply.out_args or {})
 
 

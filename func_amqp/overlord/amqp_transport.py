@@ -21,6 +21,7 @@ from typing import Any
 from codec import ClassKey, ObjectClass, ObjectId
 from qmf.console import Console, Event, Target, refused_text
 from qmf.errors import MethodError, QmfError, Timeout
+from qmf.protocol import H_DEADLINE
 from qmf.sync import Console as SyncConsole
 
 from .. import codes
@@ -40,8 +41,6 @@ from ..qmfmap import (
 from ..values import unbox
 from . import session_store
 from .sessions import Sessions
-
-H_DEADLINE = "qmf.deadline"
 
 log = logging.getLogger("func.overlord.amqp")
 
@@ -200,11 +199,9 @@ class AmqpTransport:
         targets = []
         for i in members:
             name = names[i]
-            agent = self.console.agents[name]
-            peer = self.sessions.peer(name) if self.sessions is not None else None
-            oid = ObjectId.make(broker_bank=agent.broker_bank, agent_bank=agent.agent_bank,
-                                object=object_number(call.module))
-            targets.append(Target(name, oid, peer.sign if peer else None, peer.verify if peer else None))
+            peer = self._peer(name)
+            targets.append(Target(name, self._object_id(name, call.module), peer.sign if peer else None,
+                                  peer.verify if peer else None))
             call.request_ids[name] = call.headers[H_REQUEST_ID]
 
         def each(j: int, entry: Any) -> None:
@@ -227,11 +224,11 @@ class AmqpTransport:
             self._schemas.setdefault((name, call.module), schema)
             return self._unboxed(name, entry, call)
         if isinstance(entry, MethodError):
-            if entry.status == 1 and "no schema" in entry.text.lower():  # not this minion's class (version)
+            if not_its_class(entry):
                 self._schemas.pop((name, call.module), None)
                 self._guess_failed.add((name, call.module))
                 return _AGAIN
-            peer = self.sessions.peer(name) if self.sessions is not None else None
+            peer = self._peer(name)
             if peer is not None and peer.session_lost(entry.status, entry.text):
                 return _AGAIN
             return self._method_error(name, entry)
@@ -282,14 +279,12 @@ class AmqpTransport:
                     args = encode_args(m, call.params)
                 except TypeError as exc:
                     return codes.nice_exception(exc)
-                agent = self.console.agent(name)
-                oid = ObjectId.make(broker_bank=agent.broker_bank, agent_bank=agent.agent_bank,
-                                    object=object_number(module))
+                oid = self._object_id(name, module)
                 call.request_ids[name] = call.headers[H_REQUEST_ID]
                 try:
                     out = await self._invoke(name, schema, oid, method, args, call)
                 except MethodError as exc:
-                    if exc.status == 1 and "no schema" in exc.text.lower():  # not this minion's class (version)
+                    if not_its_class(exc):
                         self._schemas.pop((name, module), None)
                         if guessed and attempt == 1 and call.remaining() > 0.01:
                             self._guess_failed.add((name, module))
@@ -306,7 +301,7 @@ class AmqpTransport:
                       call: _Call) -> dict[str, Any]:
         """One method request, signed or MACed and its reply checked; a minion that lost our
         session (it restarted) is sent the request again with a handshake."""
-        peer = self.sessions.peer(name) if self.sessions is not None else None
+        peer = self._peer(name)
         for attempt in (1, 2):
             try:
                 return await self.console.invoke(name, schema, oid, method, args, timeout=call.remaining(),
@@ -317,6 +312,14 @@ class AmqpTransport:
                         or call.remaining() <= 0.001):
                     raise
         raise AssertionError("unreachable")
+
+    def _peer(self, name: str) -> Any:
+        """The minion's `sessions.Peer` (its signer and verifier), or None when requests go unsigned."""
+        return self.sessions.peer(name) if self.sessions is not None else None
+
+    def _object_id(self, name: str, module: str) -> ObjectId:
+        agent = self.console.agent(name)
+        return ObjectId.make(broker_bank=agent.broker_bank, agent_bank=agent.agent_bank, object=object_number(module))
 
     def _method_error(self, name: str, exc: MethodError) -> list[Any]:
         if exc.status == STATUS_REMOTE_ERROR:
@@ -392,6 +395,11 @@ class AmqpTransport:
 
 def async_job(headers: dict[str, Any]) -> bool:
     return bool(headers.get(H_ASYNC))
+
+
+def not_its_class(exc: MethodError) -> bool:
+    """The minion has no schema for the class we sent: it runs another version of the module."""
+    return exc.status == 1 and "no schema" in exc.text.lower()
 
 
 _AGAIN = object()  # a fan-out entry to try again on its own
