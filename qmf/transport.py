@@ -26,6 +26,7 @@ from typing import Any
 import pika
 import pika.exceptions
 from pika.adapters.asyncio_connection import AsyncioConnection
+from pika.adapters.utils.io_services_utils import _AsyncPlaintextTransport
 from pika.spec import BasicProperties
 
 from .errors import BrokerUnreachable, ConnectionLost, NotConnected, QmfError, Unroutable
@@ -39,9 +40,15 @@ class _AsyncioConnection(AsyncioConnection):
     """pika hands every frame to its transport on its own, and the transport sends each with a
     syscall of its own (the broker wakes for each): a message is three frames, and a burst of
     replies many more. Here what one turn of the event loop produces goes out as one write, at the
-    end of that turn, in the order it was produced."""
+    end of that turn, in the order it was produced, with the acks due (`before_flush`) last.
+
+    pika's transport also never writes at once: it turns on a writability watcher, and the next
+    turn of the loop sends and turns it off again (two epoll_ctl calls and a loop turn per write).
+    On a plaintext socket with nothing queued, the write is tried here directly and only what the
+    kernel did not take is left to pika; TLS keeps pika's path (its want-read/want-write states)."""
 
     _out: list[bytes] | None = None
+    before_flush: Callable[[], None] | None = None
 
     def _output_marshaled_frames(self, marshaled_frames: Any) -> None:
         data = b"".join(marshaled_frames)
@@ -54,10 +61,24 @@ class _AsyncioConnection(AsyncioConnection):
             self._out.append(data)
 
     def _flush_out(self) -> None:
+        if self.before_flush is not None and self._out:
+            self.before_flush()
         out, self._out = self._out, None
         if out:
             with contextlib.suppress(Exception):  # a transport torn down meanwhile: its close says why
-                self._adapter_emit_data(b"".join(out))
+                self._write(b"".join(out))
+
+    def _write(self, data: bytes) -> None:
+        t = self._transport
+        if type(t) is _AsyncPlaintextTransport and t.get_write_buffer_size() == 0 and t._state == t._STATE_ACTIVE:
+            try:
+                data = data[t._sock.send(data):]  # type: ignore[union-attr]
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:
+                pass  # pika's own write path meets the error again and closes the connection with it
+        if data:
+            self._adapter_emit_data(data)
 
 
 class Delivery:
@@ -226,6 +247,7 @@ class Connection:
                 self._drop(exc)
 
         self._conn = _AsyncioConnection(params, on_open, on_open_error, on_close, custom_ioloop=loop)
+        self._conn.before_flush = lambda: self._flush_acks(self._ch)
         try:
             await asyncio.wait_for(opened, 10)
         except TimeoutError:
@@ -472,14 +494,18 @@ class Connection:
         if delivery.generation != self.generation or self._ch is None:
             return
         if not self._acks_due:
-            asyncio.get_running_loop().call_soon(self._flush_acks, self._ch)
+            asyncio.get_running_loop().call_soon(self._flush_acks, self._ch, True)
         self._acks_due = max(self._acks_due, delivery.tag)
 
-    def _flush_acks(self, ch: Any) -> None:
+    def _flush_acks(self, ch: Any, write: bool = False) -> None:
+        """Sends the acks due: from the connection's end-of-turn write (`before_flush`), so they
+        go in the same write as the replies; or, when that turn wrote nothing, on their own."""
         tag, self._acks_due = self._acks_due, 0
         if tag and ch is self._ch:
             with contextlib.suppress(pika.exceptions.AMQPError, OSError):
                 ch.basic_ack(tag, multiple=True)
+                if write and isinstance(self._conn, _AsyncioConnection):
+                    self._conn._flush_out()
 
 def _settle(fut: asyncio.Future[Any], exc: BaseException | None, value: Any = None) -> None:
     if fut.done():
