@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 
 import pytest
 from pika.spec import BasicProperties
-from qmf_env import QmfEnv
+from qmf_env import QmfEnv, rabbitmqctl
 
 from qmf import protocol as p
 from qmf.transport import Connection
@@ -56,3 +57,55 @@ def test_a_burst_larger_than_the_socket_buffer_arrives_whole_and_in_order(fresh_
     assert got.count(b"confirmed") == 1
     got.remove(b"confirmed")
     assert [hashlib.sha256(b).hexdigest() for b in got] == [hashlib.sha256(b).hexdigest() for b in sent[:-1]]
+
+
+def test_every_delivery_is_acked_whether_or_not_its_turn_wrote_a_reply(fresh_env: QmfEnv) -> None:
+    """Acks due go out in the write that carries the turn's replies, or on their own when the turn
+    wrote nothing; either way the broker ends with nothing unacknowledged, and every reply arrived."""
+    n = 300
+
+    async def go() -> tuple[int, list[bytes]]:
+        server = Connection(fresh_env.url, name="acker", prefetch=50)
+        client = Connection(fresh_env.url, name="asker")
+        await server.start(10)
+        await client.start(10)
+        try:
+            replies: list[bytes] = []
+            all_in = asyncio.Event()
+
+            def on_request(d: object) -> None:
+                body = d.body  # type: ignore[attr-defined]
+                if int(body) % 2 == 0:  # half answer in the same turn, half only ack
+                    server.publish(p.REPLY_EXCHANGE, "answers", b"re " + body, BasicProperties())
+                server.ack(d)  # type: ignore[arg-type]
+
+            def on_reply(d: object) -> None:
+                replies.append(d.body)  # type: ignore[attr-defined]
+                if len(replies) == n // 2:
+                    all_in.set()
+
+            await server.add_queue("acked", on_request, exclusive=False, auto_delete=False, auto_ack=False,
+                                   bindings=[(p.REPLY_EXCHANGE, "acked")])
+            await client.add_queue("answers", on_reply, exclusive=True, bindings=[(p.REPLY_EXCHANGE, "answers")])
+            for i in range(n):
+                client.publish(p.REPLY_EXCHANGE, "acked", b"%d" % i, BasicProperties())
+                if i % 7 == 0:
+                    await asyncio.sleep(0)
+            await asyncio.wait_for(all_in.wait(), 60)
+            await asyncio.sleep(1.0)  # the last acks reach the broker, and its statistics catch up
+            return n, replies
+        finally:
+            await client.close()
+            await server.close()
+
+    _, replies = asyncio.run(asyncio.wait_for(go(), 100))
+    assert sorted(replies) == sorted(b"re %d" % i for i in range(0, n, 2))
+    listing = ""
+    for _ in range(20):  # the management statistics lag a little behind the queue itself
+        listing = rabbitmqctl("list_queues", "-p", fresh_env.vhost, "name", "messages_ready",
+                              "messages_unacknowledged").stdout
+        rows = {line.split()[0]: line.split()[1:] for line in listing.splitlines() if line.startswith("acked")}
+        if rows.get("acked") == ["0", "0"]:
+            break
+        time.sleep(0.5)
+    assert rows.get("acked") == ["0", "0"], listing
