@@ -8,7 +8,7 @@ replay of the recorded topology (exchanges, queues, bindings, consumers) on ever
 and publisher confirms with `mandatory` so a request nobody can receive fails at once.
 
 Everything runs on one asyncio loop; nothing here is thread-safe, by design (the sync facade in
-`qmf.sync` hops onto the loop).
+`qmf.sync` lets one thread at a time run the loop).
 """
 
 from __future__ import annotations

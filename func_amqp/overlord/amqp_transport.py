@@ -103,7 +103,8 @@ class AmqpTransport:
              async_: bool = False, on_event: EventCallback | None = None,
              on_result: ResultCallback | None = None) -> dict[str, Any]:
         """{name: value or REMOTE_ERROR} for every name; never raises for a minion's failure.
-        `on_result(name, value)` runs (on the transport's thread) as each minion's entry is known."""
+        `on_result(name, value)` runs (on the thread that runs the transport's loop: the caller's,
+        as a rule) as each minion's entry is known."""
         return self.sync.run(self.call_async(names, module, method, params, timeout=timeout, async_=async_,
                                              on_event=on_event, on_result=on_result))
 
