@@ -264,8 +264,10 @@ class AmqpTransport:
         module, method = call.module, call.method
         try:
             for attempt in (1, 2):
+                # a minion this console has not heard of yet (it attached a moment ago) is looked
+                # up first: `_schema` asks the broker role, which knows every attached agent
                 guessed = ((name, module) not in self._schemas and module in self._by_module
-                           and (name, module) not in self._guess_failed)
+                           and (name, module) not in self._guess_failed and name in self.console.agents)
                 schema = self._by_module[module] if guessed else await self._schema(name, module, call.remaining())
                 if schema is None:
                     return codes.nice_exception(codes.ModuleNotFoundException(f"no module named {module!r} on {name}"))
