@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -38,6 +39,7 @@ class Console:
         self._hopped: set[asyncio.Task[Any]] = set()  # their tasks (loop side)
         self._wake = threading.Event()
         self._closing = False
+        self._ran = 0.0  # time.monotonic() when a thread last let go of the loop
         self._thread = threading.Thread(target=self._service, name="qmf-console", daemon=True)
         self._thread.start()
         try:
@@ -69,6 +71,7 @@ class Console:
                     self._wake.set()
                 raise
             finally:
+                self._ran = time.monotonic()
                 self._owner.release()
         return self._hop(coro)
 
@@ -109,14 +112,23 @@ class Console:
         return tasks[0].result()
 
     def _service(self) -> None:
-        """Pumps the idle loop every IDLE_TICK, and runs it while handed-over calls are pending."""
+        """Runs the loop while handed-over calls are pending, and pumps it when it sat idle for an
+        IDLE_TICK: a tick soon after a caller ran it is skipped (that caller did the work), so a
+        script calling in a tight loop meets no pump and no contention for the GIL."""
         while True:
-            self._wake.wait(IDLE_TICK)
+            handed_over = self._wake.wait(IDLE_TICK)
             self._wake.clear()
-            with self._owner:
+            if handed_over or self._closing:
+                self._owner.acquire()
+            elif time.monotonic() - self._ran < IDLE_TICK or not self._owner.acquire(blocking=False):
+                continue
+            try:
                 if self._closing:
                     return
                 self._loop.run_until_complete(self._drain())
+            finally:
+                self._ran = time.monotonic()
+                self._owner.release()
 
     async def _drain(self) -> None:
         await asyncio.sleep(0)  # one pass over what is ready: I/O, timers
