@@ -5,8 +5,8 @@ Why not a loop thread that every call hops onto: the hop is two thread wake-ups 
 loop thread woken by the caller, the caller woken by the loop thread), which measured 50-80 µs of
 CPU and latency on a 2-core VM, about as much as the AMQP round trip's own Python work. So the
 caller runs the loop (`run_until_complete` on its own thread) while its call is in flight: one
-thread, no wake-ups. Between calls a service thread pumps the loop every `IDLE_TICK` seconds
-(heartbeats, agent indications, notices). A caller that finds the loop taken waits for a pump to
+thread, no wake-ups. Between calls a service thread pumps the loop once it has sat idle for
+`IDLE_TICK` seconds (heartbeats, agent indications, notices). A caller that finds the loop taken waits for a pump to
 end, and hands its call over to the loop's runner when another thread's call is in flight on it,
 so concurrent callers never wait for each other."""
 
