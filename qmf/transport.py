@@ -60,8 +60,14 @@ class _AsyncioConnection(AsyncioConnection):
         else:
             self._out.append(data)
 
+    def flush_soon(self) -> None:
+        """Makes sure this turn ends with a write, even if nothing else is sent (for acks due)."""
+        if self._out is None:
+            self._out = []
+            asyncio.get_running_loop().call_soon(self._flush_out)
+
     def _flush_out(self) -> None:
-        if self.before_flush is not None and self._out:
+        if self.before_flush is not None and self._out is not None:
             self.before_flush()
         out, self._out = self._out, None
         if out:
@@ -71,12 +77,10 @@ class _AsyncioConnection(AsyncioConnection):
     def _write(self, data: bytes) -> None:
         t = self._transport
         if type(t) is _AsyncPlaintextTransport and t.get_write_buffer_size() == 0 and t._state == t._STATE_ACTIVE:
-            try:
+            # would block, interrupted, or broken: what is left goes to pika, whose own write path
+            # then waits for the socket or meets the error again and closes the connection with it
+            with contextlib.suppress(OSError):
                 data = data[t._sock.send(data):]  # type: ignore[union-attr]
-            except (BlockingIOError, InterruptedError):
-                pass
-            except OSError:
-                pass  # pika's own write path meets the error again and closes the connection with it
         if data:
             self._adapter_emit_data(data)
 
@@ -247,7 +251,7 @@ class Connection:
                 self._drop(exc)
 
         self._conn = _AsyncioConnection(params, on_open, on_open_error, on_close, custom_ioloop=loop)
-        self._conn.before_flush = lambda: self._flush_acks(self._ch)
+        self._conn.before_flush = self._flush_acks
         try:
             await asyncio.wait_for(opened, 10)
         except TimeoutError:
@@ -493,19 +497,17 @@ class Connection:
         delivery of an older channel is already requeued and is not acked."""
         if delivery.generation != self.generation or self._ch is None:
             return
-        if not self._acks_due:
-            asyncio.get_running_loop().call_soon(self._flush_acks, self._ch, True)
+        if not self._acks_due and isinstance(self._conn, _AsyncioConnection):
+            self._conn.flush_soon()
         self._acks_due = max(self._acks_due, delivery.tag)
 
-    def _flush_acks(self, ch: Any, write: bool = False) -> None:
-        """Sends the acks due: from the connection's end-of-turn write (`before_flush`), so they
-        go in the same write as the replies; or, when that turn wrote nothing, on their own."""
+    def _flush_acks(self) -> None:
+        """The acks due, at the end of the turn's write (`before_flush`): in the same write as the
+        replies that turn produced, after them."""
         tag, self._acks_due = self._acks_due, 0
-        if tag and ch is self._ch:
+        if tag and self._ch is not None:
             with contextlib.suppress(pika.exceptions.AMQPError, OSError):
-                ch.basic_ack(tag, multiple=True)
-                if write and isinstance(self._conn, _AsyncioConnection):
-                    self._conn._flush_out()
+                self._ch.basic_ack(tag, multiple=True)
 
 def _settle(fut: asyncio.Future[Any], exc: BaseException | None, value: Any = None) -> None:
     if fut.done():
