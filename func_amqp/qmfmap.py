@@ -37,6 +37,7 @@ RESULT = "result"
 H_ASYNC = "func.async"  # 1: run as a job, answer with its id at once
 H_FOLLOW = "func.follow"  # 1: publish the call's progress as 'job' events while it runs
 H_REQUEST_ID = "func.request_id"
+H_FACTS = "func.facts"  # a facts query (JSON of func's serialised list): run only where the facts match
 H_CERT = "func.cert"  # the caller's certificate (PEM)
 H_SIGNATURE = "func.signature"  # the caller's signature (base64) over the signed text
 

@@ -23,6 +23,7 @@ a minion sign once, in a handshake riding on the first request, and MAC the rest
                       func.follow LF routing key LF func.session LF func.session_expires LF body[24:]
     request_text v2 = "func-request-v2" LF func.request_id LF qmf.deadline LF func.async LF
                       func.follow LF body[24:]
+    (either with a `func.facts` header: "facts=" func.facts LF inserted before body[24:])
     reply_text      = "func-reply-v1" LF func.request_id LF func.session_accept LF reply body
 
 `body[24:]` is the QMF method request after its 8-byte header and 16-byte object id (package,
@@ -49,7 +50,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from qmf.protocol import H_DEADLINE
 
-from .qmfmap import H_ASYNC, H_FOLLOW, H_REQUEST_ID
+from .qmfmap import H_ASYNC, H_FACTS, H_FOLLOW, H_REQUEST_ID
 
 H_SESSION = "func.session"
 H_SESSION_EXPIRES = "func.session_expires"
@@ -70,6 +71,8 @@ def request_text(body: bytes, headers: Mapping[str, Any], routing_key: str) -> b
     else:
         parts = ["func-request-v2", str(headers.get(H_REQUEST_ID, "")), str(headers.get(H_DEADLINE, "")),
                  str(headers.get(H_ASYNC, "")), str(headers.get(H_FOLLOW, ""))]
+    if H_FACTS in headers:  # only when there: the texts of requests without a facts query stay as they were
+        parts.append("facts=" + str(headers[H_FACTS]))
     return "\n".join(parts).encode("utf-8") + b"\n" + body[SIGNED_FROM:]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,7 @@ from qmf.transport import Connection
 from .. import codes
 from ..qmfmap import (
     H_ASYNC,
+    H_FACTS,
     H_FOLLOW,
     H_REQUEST_ID,
     JOB_EVENT,
@@ -111,7 +113,7 @@ class AmqpInterface:
     def _handle(self, obj: Any, method: str, args: dict[str, Any], ctx: CallContext) -> Any:
         """Serves a call on the loop when it never waits, else in a worker thread (an awaitable)."""
         full = f"{obj.schema.key.name}.{method}"
-        if self.dispatcher.nonblocking(full):
+        if self.dispatcher.nonblocking(full) and H_FACTS not in ctx.headers:  # facts read files
             return self._serve(obj, method, full, args, ctx)
         assert self._loop is not None
         return self._loop.run_in_executor(self.executor, contextvars.copy_context().run, self._serve, obj, method,
@@ -125,7 +127,9 @@ class AmqpInterface:
             raise MethodError(STATUS_FORBIDDEN, f"Forbidden: {exc}") from None
         try:
             params = decode_args(schema_method, args)
-        except TypeError as exc:
+            if H_FACTS in ctx.headers:  # the dispatcher takes it as func's leading {'__fact__': query}
+                params = [{"__fact__": json.loads(ctx.headers[H_FACTS])}, *params]
+        except (TypeError, ValueError, RecursionError) as exc:
             raise MethodError(STATUS_REMOTE_ERROR, remote_error_text(codes.nice_exception(exc))) from None
         request_id = str(ctx.headers.get(H_REQUEST_ID) or ctx.message_id or "")
         try:

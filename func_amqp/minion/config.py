@@ -1,7 +1,7 @@
 """funcd's configuration: func's minion.conf keys, plus where the broker is.
 
 One INI file, section `[main]`, with func's keys (minion.conf, func.md §5) and these additions:
-`broker_url`, `amqp` / `xmlrpc` (each interface can be turned off), `state_dir`, `module_dirs`,
+`broker_url`, `amqp` / `xmlrpc` (each interface can be turned off), `state_dir`, `module_dirs`, `facts_dirs`,
 `allow_unsigned`, `heartbeat`, `audit_log`, `cert_dir`, `broker_ca_file` (for amqps://).
 Every path can be changed, so several minions run on one machine, each with its own file.
 """
@@ -42,6 +42,7 @@ class MinionConfig:
     xmlrpc: bool = True
     state_dir: str = "/var/lib/func"
     module_dirs: list[str] = field(default_factory=list)  # folders of extra modules, after the standard ones
+    facts_dirs: list[str] = field(default_factory=list)  # folders of extra fact modules, after the standard ones
     allow_unsigned: bool = False
     heartbeat: float = 5.0
     audit_log: str = "/var/log/func/audit.log"

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import codes
+from ..facts import query as facts_query
+from ..facts import registry as facts_registry
 from . import progress
 from .acls import Acls
 from .audit import AuditLog
@@ -99,14 +101,14 @@ class Dispatcher:
         """Runs one call; returns its value or the REMOTE_ERROR list. Raises only AccessToMethodDenied."""
         self.authorise(caller, method)
         params = _strip_logger(params)
+        facts, params = split_facts(params)
         if job is None and listeners:
             job = self.store.new(method, listeners=listeners)
         started = time.monotonic()
         token = progress.current_sink.set((lambda kind, data: self.store.emit(job, kind, data)) if job else None)
         failed = False
         try:
-            value = self.resolve(method)(*params)
-            outcome = "ok"
+            value, outcome = self._run(method, params, facts)
         except Exception as exc:
             value = codes.nice_exception(exc)
             outcome = f"error {codes.type_name(exc)}: {exc}"
@@ -117,6 +119,17 @@ class Dispatcher:
         if job is not None:
             self.store.finish(job, value, remote_error=failed)
         return value
+
+    def _run(self, method: str, params: list[Any], facts: Any) -> tuple[Any, str]:
+        """func's facts rule: with a query, the method runs only where it matches, and the value
+        is `[{'__fact__': [matched, {fact: value}]}, result]`, or that first element alone."""
+        if facts is None:
+            return self.resolve(method)(*params), "ok"
+        matched, seen = facts_query.evaluate(facts_query.deserialize(facts), facts_registry.installed().value)
+        entry = {"__fact__": [matched, seen]}
+        if not matched:
+            return [entry], "skipped: the facts do not match"
+        return [entry, self.resolve(method)(*params)], "ok"
 
     def call_async(self, caller: Caller, method: str, params: list[Any] | tuple[Any, ...],
                    listeners: list[Listener] | None = None) -> str:
@@ -138,6 +151,13 @@ def _strip_logger(params: Any) -> list[Any]:
     if params and isinstance(params[-1], dict) and params[-1].get("__logger__") is True:
         params.pop()
     return params
+
+
+def split_facts(params: list[Any]) -> tuple[Any, list[Any]]:
+    """func's facts query rides as a leading `{'__fact__': query}` argument: (query or None, the rest)."""
+    if params and isinstance(params[0], dict) and "__fact__" in params[0]:
+        return params[0]["__fact__"], params[1:]
+    return None, params
 
 
 def _short(params: Any) -> str:

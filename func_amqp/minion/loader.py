@@ -15,12 +15,14 @@ import logging
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from .func_module import FuncModule
 
 log = logging.getLogger("func.loader")
 
 STANDARD_MODULES = Path(__file__).resolve().parent / "modules"
+_BASE_FILES = ("func_module", "fact_module")  # func's module folders carry their base classes' files
 
 
 def module_name(root: Path, file: Path) -> str:
@@ -43,21 +45,22 @@ def discover(dirs: Iterable[Path]) -> dict[str, Path]:
             if any(part.startswith((".", "__pycache__")) for part in file.relative_to(root).parts[:-1]):
                 continue
             name = module_name(root, file)
-            if name and name != "func_module":
+            if name and name not in _BASE_FILES:
                 found[name] = file
     return found
 
 
 def load_modules(dirs: Iterable[Path] = (STANDARD_MODULES,), module_list: Iterable[str] = (),
-                 base: type = FuncModule) -> dict[str, FuncModule]:
-    """Imports and instantiates the modules; returns {name: instance}."""
+                 base: type = FuncModule, namespace: str = "func_amqp_modules") -> dict[str, Any]:
+    """Imports and instantiates the modules; returns {name: instance}. `namespace` keeps the
+    imported files of one kind (func modules, fact modules) apart in `sys.modules`."""
     globs = [g for g in module_list if g]
     modules: dict[str, FuncModule] = {}
     for name, file in discover(dirs).items():
         if globs and not any(fnmatch.fnmatch(name, g) for g in globs):
             continue
         try:
-            instance = _load(name, file, base)
+            instance = _load(name, file, base, namespace)
         except Exception as exc:
             log.error("module %s (%s) failed to load, skipped: %s: %s", name, file, type(exc).__name__, exc)
             continue
@@ -66,8 +69,8 @@ def load_modules(dirs: Iterable[Path] = (STANDARD_MODULES,), module_list: Iterab
     return modules
 
 
-def _load(name: str, file: Path, base: type) -> FuncModule | None:
-    qual = "func_amqp_modules." + name.replace(".", "__")
+def _load(name: str, file: Path, base: type, namespace: str) -> Any:
+    qual = f"{namespace}.{name.replace('.', '__')}"
     spec = importlib.util.spec_from_file_location(
         qual, file, submodule_search_locations=[str(file.parent)] if file.name == "__init__.py" else None)
     if spec is None or spec.loader is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import queue
 import time
@@ -27,6 +28,7 @@ from qmf.sync import Console as SyncConsole
 from .. import codes
 from ..qmfmap import (
     H_ASYNC,
+    H_FACTS,
     H_FOLLOW,
     H_REQUEST_ID,
     PACKAGE,
@@ -101,16 +103,18 @@ class AmqpTransport:
     # -- calls ------------------------------------------------------------------------------------
     def call(self, names: list[str], module: str, method: str, params: tuple[Any, ...], *, timeout: float,
              async_: bool = False, on_event: EventCallback | None = None,
-             on_result: ResultCallback | None = None) -> dict[str, Any]:
+             on_result: ResultCallback | None = None, facts: list[Any] | None = None) -> dict[str, Any]:
         """{name: value or REMOTE_ERROR} for every name; never raises for a minion's failure.
         `on_result(name, value)` runs (on the thread that runs the transport's loop: the caller's,
-        as a rule) as each minion's entry is known."""
+        as a rule) as each minion's entry is known. `facts`: a serialised facts query (header
+        `func.facts`), which the minions evaluate before running the method."""
         return self.sync.run(self.call_async(names, module, method, params, timeout=timeout, async_=async_,
-                                             on_event=on_event, on_result=on_result))
+                                             on_event=on_event, on_result=on_result, facts=facts))
 
     async def call_async(self, names: list[str], module: str, method: str, params: tuple[Any, ...], *,
                          timeout: float, async_: bool = False, on_event: EventCallback | None = None,
-                         on_result: ResultCallback | None = None) -> dict[str, Any]:
+                         on_result: ResultCallback | None = None, facts: list[Any] | None = None
+                         ) -> dict[str, Any]:
         module, _, method = f"{module}.{method}".rpartition(".")  # func: the method is after the last dot
         if on_event is not None:
             await self._follow()
@@ -118,6 +122,8 @@ class AmqpTransport:
         headers: dict[str, Any] = {H_REQUEST_ID: uuid.uuid4().hex, H_DEADLINE: int((time.time() + timeout) * 1000)}
         if async_:
             headers[H_ASYNC] = 1
+        if facts is not None:
+            headers[H_FACTS] = json.dumps(facts, separators=(",", ":"))
         call = _Call(module, method, params, timeout, time.monotonic() + timeout, headers, {}, on_result)
         listener = None
         if on_event is not None:

@@ -5,6 +5,7 @@
     func "<spec>" list_minions
     func "<spec>" call --async [--nopoll] [--progress] test sleep 5
     func "<spec>" call --jobstatus <job id>
+    func "<spec>" call --filter "os_id=debian,memory>=4096" service status sshd   # or --filteror
 
 Arguments on the command line are text, as in func (`call test add 1 2` gives "12"), over both
 transports. Exit status: 0 when every minion answered without error, 1 when
@@ -25,6 +26,7 @@ import time
 from typing import Any
 
 from .. import codes
+from ..facts.query import QueryError, parse_filter
 from . import config as config_mod
 from .client import JOB_ID_FINISHED, Overlord
 
@@ -58,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     call.add_argument("-r", "--progress", action="store_true", help="print progress and output as it happens")
     call.add_argument("-s", "--jobstatus", action="store_true", help="MODULE is a job id: print its status")
     call.add_argument("--sort", action="store_true", help="sort the output by minion")
+    facts = call.add_mutually_exclusive_group()
+    facts.add_argument("--filter", help='only minions whose facts match all: "os_id=debian,memory>=4096,'
+                                        'Debian in os" (=, <, >, <=, >=, in, ini)')
+    facts.add_argument("--filteror", help="only minions whose facts match any of the conditions")
     ping = sub.add_parser("ping", help="test.ping every minion")
     ping.add_argument("-j", "--json", action="store_true")
     lm = sub.add_parser("list_minions", help="the minions the spec names")
@@ -107,6 +113,13 @@ def _ping(overlord: Overlord, args: argparse.Namespace) -> int:
 def _call(overlord: Overlord, args: argparse.Namespace) -> int:
     name = f"{args.module}.{args.method}"
     params = tuple(args.args)
+    if args.filter or args.filteror:
+        try:
+            conditions = parse_filter(args.filter or args.filteror)
+        except QueryError as exc:
+            print(f"func: --filter: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        overlord = overlord.filter(**conditions) if args.filter else overlord.filter_or(**conditions)
     if args.async_:
         overlord.async_ = True
         job_id = overlord.run(args.module, args.method, params)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import copy
 import os
 import queue
 import threading
@@ -28,6 +29,7 @@ from qmf.state import read_state, write_state
 
 from .. import codes
 from ..certs.tls import client_context
+from ..facts.query import FactQuery, Q
 from ..minion.jobs import JOB_ID_FINISHED, JOB_ID_LOST_IN_SPACE, JOB_ID_PARTIAL, JOB_ID_REMOTE_ERROR, JOB_ID_RUNNING
 from . import config as config_mod
 from . import minions as minions_mod
@@ -82,6 +84,7 @@ class Overlord:
         self.port = self.config.listen_port or port
         self._amqp: Any = None
         self._xmlrpc: Any = None
+        self.fact_query = FactQuery()
         self.minions = self._expand()
         if not self.minions:
             raise codes.Func_Client_Exception(f"Can't find any minions matching \"{server_spec}\".")
@@ -176,14 +179,58 @@ class Overlord:
         return CommandAutomagic(self, [name])
 
     def run(self, module: str, method: str, args: tuple[Any, ...] | list[Any], nforks: int = 1) -> Any:
+        """{minion: value}. With a facts query (`filter`), only the minions that matched have an
+        entry (and those that failed); `on_result` still sees every minion's answer as it came,
+        `[{'__fact__': [matched, facts]}, value]` or its first element alone."""
         args = tuple(args)
         if self.async_:
             return self._run_async(module, method, args)
         results = self._transport().call(self.minions, module, method, args, timeout=self.timeout,
-                                         on_event=self.on_event, on_result=self.on_result)
+                                         on_event=self.on_event, on_result=self.on_result, facts=self._facts())
+        if self.fact_query:
+            results = matching(results)
         if self.noglobs:
-            return next(iter(results.values()))
+            return next(iter(results.values()), None)
         return results
+
+    # -- facts (func's Overlord.filter & co.) -------------------------------------------------------
+    def _facts(self) -> list[Any] | None:
+        return self.fact_query.serialize() if self.fact_query else None
+
+    def _with(self, query: FactQuery) -> Overlord:
+        """A copy aimed at the same minions, with this facts query (the transports are shared)."""
+        fresh = copy.copy(self)
+        fresh.fact_query = query
+        return fresh
+
+    def filter(self, *args: Any, **kwargs: Any) -> Overlord:
+        """Only the minions whose facts match every condition: `filter(os_id="debian", memory__gte=4096)`
+        (keywords: contains, icontains, iexact, startswith, gt, gte, lt, lte; none is equality)."""
+        return self._with(self.fact_query.filter(*args, **kwargs))
+
+    def filter_or(self, *args: Any, **kwargs: Any) -> Overlord:
+        """Only the minions whose facts match any of the conditions (ORed with the query so far)."""
+        return self._with(self.fact_query.filter_or(*args, **kwargs))
+
+    def and_and(self, *args: Any, **kwargs: Any) -> Overlord:
+        return self._with(self.fact_query.and_and(*args, **kwargs))
+
+    def and_or(self, *args: Any, **kwargs: Any) -> Overlord:
+        return self._with(self.fact_query.and_or(*args, **kwargs))
+
+    def or_or(self, *args: Any, **kwargs: Any) -> Overlord:
+        return self._with(self.fact_query.or_or(*args, **kwargs))
+
+    def or_and(self, *args: Any, **kwargs: Any) -> Overlord:
+        return self._with(self.fact_query.or_and(*args, **kwargs))
+
+    def exclude(self, *args: Any, **kwargs: Any) -> Overlord:
+        """Leaves out the minions whose facts match all these conditions."""
+        return self._with(self.fact_query.exclude(*args, **kwargs))
+
+    def set_complexq(self, q: Q, connector: str | None = None) -> Overlord:
+        """A query built by hand from `Q` objects (`Q.of(os="x") | ~Q.of(cpus__lt=2)`)."""
+        return self._with(self.fact_query.set_complexq(q, connector))
 
     # -- async jobs (func's job ids, status codes and polling) --------------------------------------
     def _job_file(self) -> Path:
@@ -202,7 +249,7 @@ class Overlord:
     def _run_async(self, module: str, method: str, args: tuple[Any, ...]) -> str:
         job_id = "-".join(p.replace("-", "_") for p in (self.server_spec, module, method, repr(time.time())))
         started = self._transport().call(self.minions, module, method, args, timeout=self.timeout, async_=True,
-                                         on_result=self.on_result)
+                                         on_result=self.on_result, facts=self._facts())
         hosts: dict[str, Any] = {}
         done: dict[str, Any] = {}
         for host, value in started.items():
@@ -212,7 +259,7 @@ class Overlord:
                 done[host] = value  # it never started: its entry is the error
         jobs = self._load_jobs()
         jobs[job_id] = {"status": JOB_ID_PARTIAL, "hosts": hosts, "results": done, "created": time.time(),
-                        "transport": self.transport_name}
+                        "transport": self.transport_name, "facts": bool(self.fact_query)}
         self._save_jobs(jobs)
         return job_id
 
@@ -224,7 +271,7 @@ class Overlord:
         if job is None:
             return JOB_ID_LOST_IN_SPACE, {}
         if job["status"] == JOB_ID_FINISHED:
-            return JOB_ID_FINISHED, job["results"]
+            return JOB_ID_FINISHED, _shown(job)
         pending = {h: jid for h, jid in job["hosts"].items() if h not in job["results"]}
         for host, minion_job in pending.items():
             answer = self._transport().call([host], "jobs", "job_status", (minion_job,), timeout=self.timeout)[host]
@@ -239,7 +286,7 @@ class Overlord:
         job["status"] = JOB_ID_FINISHED if finished else JOB_ID_PARTIAL
         jobs[job_id] = job
         self._save_jobs(jobs)
-        return job["status"], dict(job["results"])
+        return job["status"], _shown(job)
 
     def open_job_ids(self) -> dict[str, int]:
         return {jid: j["status"] for jid, j in self._load_jobs().items()}
@@ -311,6 +358,25 @@ def close_all() -> None:
 
 
 atexit.register(close_all)
+
+
+def matching(results: dict[str, Any]) -> dict[str, Any]:
+    """func's `display_active`: with a facts query, a minion answers `[{'__fact__': [matched,
+    facts]}, value]`; this keeps `value` where the facts matched and drops the minions where they
+    did not. Any other entry (a REMOTE_ERROR: unreachable, a bad query, the method raised) stays."""
+    out: dict[str, Any] = {}
+    for host, value in results.items():
+        if isinstance(value, list | tuple) and value and isinstance(value[0], dict) and "__fact__" in value[0]:
+            verdict = value[0]["__fact__"]
+            if isinstance(verdict, list | tuple) and verdict and verdict[0] is True and len(value) > 1:
+                out[host] = value[1]
+        else:
+            out[host] = value
+    return out
+
+
+def _shown(job: dict[str, Any]) -> dict[str, Any]:
+    return matching(job["results"]) if job.get("facts") else dict(job["results"])
 
 
 def _smart_bool(value: Any) -> bool:

@@ -47,9 +47,13 @@ class XmlRpcTransport:
 
     def call(self, names: list[str], module: str, method: str, params: tuple[Any, ...], *, timeout: float,
              async_: bool = False, on_event: Any = None,
-             on_result: Callable[[str, Any], None] | None = None) -> dict[str, Any]:
-        """Arguments go as given (func's XML-RPC had no schema: CLI arguments stay strings)."""
+             on_result: Callable[[str, Any], None] | None = None, facts: list[Any] | None = None
+             ) -> dict[str, Any]:
+        """Arguments go as given (func's XML-RPC had no schema: CLI arguments stay strings); a
+        facts query as func sent it, a leading `{'__fact__': query}` argument."""
         rpc = f"{'async.' if async_ else ''}{module}.{method}"
+        if facts is not None:
+            params = ({"__fact__": facts}, *params)
 
         def one(name: str) -> Any:
             value = self._one(name, rpc, params, timeout)

@@ -29,7 +29,7 @@ class HardwareModule(func_module.FuncModule):
         """The machine's profile; with `with_devices`, also its PCI devices."""
         if not isinstance(with_devices, bool | int | str):
             raise TypeError(f"with_devices must be a bool, not {type(with_devices).__name__}")
-        data = {**_system(), **_cpu(), **_memory()}
+        data = {**system_profile(), **cpu_profile(), **memory_profile()}
         if _as_bool(with_devices):
             data["devices"] = _pci_devices()
         return data
@@ -80,7 +80,7 @@ def _os_release() -> dict[str, str]:
     return out
 
 
-def _system() -> dict[str, Any]:
+def system_profile() -> dict[str, Any]:
     release = _os_release()
     selinux = os.path.isdir("/sys/fs/selinux")
     return {
@@ -98,7 +98,7 @@ def _system() -> dict[str, Any]:
     }
 
 
-def _cpu() -> dict[str, Any]:
+def cpu_profile() -> dict[str, Any]:
     """From the first processor block of /proc/cpuinfo (x86 names; ARM and others fall back)."""
     first: dict[str, str] = {}
     for line in _read("/proc/cpuinfo").splitlines():
@@ -129,7 +129,7 @@ def _cpu_mhz(first: dict[str, str]) -> int:
         return 0
 
 
-def _memory() -> dict[str, Any]:
+def memory_profile() -> dict[str, Any]:
     kib: dict[str, int] = {}
     for line in _read("/proc/meminfo").splitlines():
         key, _, rest = line.partition(":")
