@@ -202,7 +202,8 @@ def evaluate(q: Q, fact: Callable[[str], Any]) -> tuple[bool, dict[str, Any]]:
         return seen[name]
 
     def walk(node: Q) -> bool:
-        results = (walk(c) if isinstance(c, Q) else _condition(c, value_of) for c in node.children)
+        # every condition is read, as func did: the facts that come back are all the query named
+        results = [walk(c) if isinstance(c, Q) else _condition(c, value_of) for c in node.children]
         out = all(results) if node.connector == AND else any(results)
         return not out if node.negated else out
 
@@ -292,7 +293,7 @@ def _one_condition(part: str) -> tuple[str, str]:
     for op, keyword in _OPERATORS:
         if op in part:
             key, _, value = part.partition(op)
-            if key.strip() and value.strip() and " " not in key.strip():
+            if key.strip() and " " not in key.strip():  # an empty value is func's too: "os=" is os == ""
                 return f"{key.strip()}__{keyword}", value.strip()
             break
     raise QueryError(f"cannot read the condition {part!r} (fact=value, fact<value, fact>=value, "

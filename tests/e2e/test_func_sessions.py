@@ -4,6 +4,7 @@ request to a minion and every reply to the overlord, and publishes forgeries and
 
 from __future__ import annotations
 
+import json
 import signal
 import struct
 import sys
@@ -241,3 +242,39 @@ def test_a_minion_revoked_since_its_handshake_is_not_believed(fleet: LocalFleet)
     [err] = o.test.ping().values()
     assert err[0] == "REMOTE_ERROR" and err[1] == "func.minion.codes.TimeoutException", err
     assert "did not verify" in err[2] and "revoked" in err[2], err
+
+
+def test_the_mac_covers_the_facts_query(fleet: LocalFleet) -> None:
+    """Someone able to publish takes a request that a facts query kept from running on ses2 and sends
+    it again with the query changed to one that matches, or with none: ses2 refuses both, the MAC does
+    not verify, and nothing runs."""
+    o = fleet.overlord("ses2")
+    assert o.test.ping() == {"ses2": 1}  # a session
+    sniff = Sniffer(fleet, o, "ses2")
+    try:
+        assert o.filter(os_id="no-such-os").test.ping() == {}
+        [(_, req, body, props), _] = sniff.take(2)
+        assert req["func.facts"] == '["AND",[["os_id","no-such-os"]]]' and "func.mac" in req
+        ran_before = [line for line in fleet.audit_lines("ses2") if "test.ping" in line and "-> ok" in line]
+        mine = sniff.ch.queue_declare("", exclusive=True).method.queue
+        sniff.ch.queue_bind(mine, "amq.direct", mine)
+        key = o.amqp().console.agent("ses2").routing_key
+        matching = {**req, "func.facts": json.dumps(["AND", [["os_id__contains", ""]]])}
+        stripped = {k: v for k, v in req.items() if k != "func.facts"}
+        for headers in (matching, stripped, req):
+            sniff.ch.basic_publish("qpid.management", key, body, pika.BasicProperties(
+                reply_to=mine, headers=headers, content_type=props.content_type))
+        replies = []
+        deadline = time.monotonic() + 10
+        while len(replies) < 3 and time.monotonic() < deadline:
+            method, _props, reply = sniff.ch.basic_get(mine, auto_ack=True)
+            if method is None:
+                sniff.conn.sleep(0.01)
+            else:
+                replies.append(status_and_text(reply))
+    finally:
+        sniff.close()
+    assert [s for s, _ in replies] == [6, 6, 6], replies
+    assert "does not verify" in replies[0][1] and "does not verify" in replies[1][1], replies
+    assert "does not verify" not in replies[2][1], replies  # the genuine one fails as a replay, later
+    assert [line for line in fleet.audit_lines("ses2") if "test.ping" in line and "-> ok" in line] == ran_before

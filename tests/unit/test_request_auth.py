@@ -21,7 +21,7 @@ from func_amqp.certs.signing import sign_message
 from func_amqp.minion.auth import Authenticator
 from func_amqp.overlord import session_store
 from func_amqp.overlord.sessions import Sessions
-from func_amqp.qmfmap import H_CERT, H_REQUEST_ID, H_SIGNATURE, STATUS_FORBIDDEN
+from func_amqp.qmfmap import H_CERT, H_FACTS, H_REQUEST_ID, H_SIGNATURE, STATUS_FORBIDDEN
 from func_amqp.request_auth import (
     H_DEADLINE,
     H_MAC,
@@ -61,8 +61,8 @@ def pki(tmp_path: Path) -> Pki:
     return Pki(tmp_path)
 
 
-def request(sessions: Sessions, name: str, body: bytes = BODY, key: str = KEY) -> dict[str, Any]:
-    headers: dict[str, Any] = {H_REQUEST_ID: uuid.uuid4().hex, H_DEADLINE: int((time.time() + 30) * 1000)}
+def request(sessions: Sessions, name: str, body: bytes = BODY, key: str = KEY, **extra: Any) -> dict[str, Any]:
+    headers: dict[str, Any] = {H_REQUEST_ID: uuid.uuid4().hex, H_DEADLINE: int((time.time() + 30) * 1000), **extra}
     headers.update(sessions.peer(name).sign(key, body, headers))
     return headers
 
@@ -194,10 +194,31 @@ def test_a_revocation_ends_the_session(pki: Pki, tmp_path: Path) -> None:
         serve(web1, request(ops, "web1"))
 
 
+@pytest.mark.parametrize("change", ["added", "changed", "removed"])
+def test_a_facts_query_added_changed_or_removed_breaks_the_mac(pki: Pki, change: str) -> None:
+    web1, overlord = pki.minion("web1"), pki.overlord()
+    handshake(overlord, web1, "web1")
+    query = '["AND",[["os","x"]]]'
+    if change == "added":
+        sent = {**request(overlord, "web1"), H_FACTS: query}
+    else:
+        sent = request(overlord, "web1", **{H_FACTS: query})
+        serve(web1, sent)  # as MACed, it is good
+        sent = request(overlord, "web1", **{H_FACTS: query})
+        if change == "changed":
+            sent[H_FACTS] = '["AND",[["os__contains",""]]]'
+        else:
+            del sent[H_FACTS]
+    with pytest.raises(codes.AccessToMethodDenied, match="MAC does not verify"):
+        serve(web1, sent)
+
+
 def test_the_texts_are_the_documented_bytes() -> None:
     headers = {H_REQUEST_ID: "r1", H_DEADLINE: 5, H_SESSION: "S", "func.session_expires": 9}
     assert request_text(BODY, headers, "agent.1.3") == b"func-request-v3\nr1\n5\n\n\nagent.1.3\nS\n9\n" + BODY[24:]
     assert request_text(BODY, {H_REQUEST_ID: "r1", H_DEADLINE: 5}, "k") == b"func-request-v2\nr1\n5\n\n\n" + BODY[24:]
+    assert request_text(BODY, {**headers, H_FACTS: '["AND",[["os","x"]]]'}, "agent.1.3") == (
+        b'func-request-v3\nr1\n5\n\n\nagent.1.3\nS\n9\nfacts=["AND",[["os","x"]]]\n' + BODY[24:])
     assert reply_text("r1", "A", b"body") == b"func-reply-v1\nr1\nA\nbody"
 
 
