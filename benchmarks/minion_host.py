@@ -24,8 +24,8 @@ What differs from N funcd processes, on purpose:
 - no XML-RPC listener (the configs should say `xmlrpc = no`; a listener per minion would be a
   thread and a port each, and the fan-out is measured over AMQP only).
 - the background work of N minions lands on one CPU: every agent re-broadcasts its objects every
-  `publish_interval` (one 'c' per module, 13 for funcd's standard modules) and beats every
-  `heartbeat` s; at the agent's default of 10 s, 500 minions make ~650 encoded messages a second
+  `publish_interval` (one 'c' per module, 14 for funcd's standard modules and system) and beats every
+  `heartbeat` s; at the agent's default of 10 s, 500 minions make ~700 encoded messages a second
   in this process, where N real minions would each spend 1/500 of it on a machine of their own.
   `--publish-interval` overrides the period (default: whatever funcd's `AmqpInterface` gives its
   agent), to tell that artefact apart.

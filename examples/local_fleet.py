@@ -153,7 +153,8 @@ class LocalFleet:
         self.ports[name] = port
         settings = {"minion_name": name, "broker_url": self.url, "cert_dir": str(cert_dir), "listen_addr": "127.0.0.1",
                     "listen_port": str(port), "acl_dir": str(self.acl_dir), "state_dir": str(home / "state"),
-                    "audit_log": str(home / "audit.log"), "heartbeat": str(self.heartbeat),
+                    "audit_log": str(home / "audit.log"), "module_conf_dir": str(home / "modules.d"),
+                    "heartbeat": str(self.heartbeat),
                     "crl_location": str(self.ca.config.crl_file), "allow_unsigned": str(self.allow_unsigned).lower()}
         settings.update({k: str(v) for k, v in extra.items()})
         conf = home / "minion.conf"

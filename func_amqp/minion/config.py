@@ -1,8 +1,8 @@
 """funcd's configuration: func's minion.conf keys, plus where the broker is.
 
 One INI file, section `[main]`, with func's keys (minion.conf, func.md §5) and these additions:
-`broker_url`, `amqp` / `xmlrpc` (each interface can be turned off), `state_dir`, `module_dirs`, `facts_dirs`,
-`allow_unsigned`, `heartbeat`, `audit_log`, `cert_dir`, `broker_ca_file` (for amqps://).
+`broker_url`, `amqp` / `xmlrpc` (each interface can be turned off), `state_dir`, `module_dirs`,
+`facts_dirs`, `module_conf_dir`, `allow_unsigned`, `heartbeat`, `audit_log`, `cert_dir`, `broker_ca_file` (for amqps://).
 Every path can be changed, so several minions run on one machine, each with its own file.
 """
 
@@ -43,6 +43,7 @@ class MinionConfig:
     state_dir: str = "/var/lib/func"
     module_dirs: list[str] = field(default_factory=list)  # folders of extra modules, after the standard ones
     facts_dirs: list[str] = field(default_factory=list)  # folders of extra fact modules, after the standard ones
+    module_conf_dir: str = field(default_factory=lambda: os.environ.get("FUNC_MODULE_CONF_DIR", "/etc/func/modules"))
     allow_unsigned: bool = False
     heartbeat: float = 5.0
     audit_log: str = "/var/log/func/audit.log"

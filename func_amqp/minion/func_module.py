@@ -14,6 +14,7 @@ import functools
 import inspect
 import logging
 import os
+import threading
 import types
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -102,6 +103,36 @@ class FuncModule:
         """Overridden by modules that describe their methods' arguments (func's format)."""
         return {}
 
+    # -- options (func's helpers; public there, so callable remotely on every module, as here) ----
+    def config_items(self) -> list[tuple[str, Any]]:
+        """The module's options as (name, value) pairs, sorted by name."""
+        return sorted(vars(self.options).items())
+
+    def save_config(self) -> bool:
+        """Writes the options back to `<MODULE_CONF_DIR>/<Class>.conf` `[main]` (whole, then renamed
+        into place, so a reader never sees half a file); the next call reads them from there."""
+        path = os.path.join(MODULE_CONF_DIR, f"{type(self).__name__}.conf")
+        cp = configparser.ConfigParser(interpolation=None)
+        cp["main"] = {k: _text(v) for k, v in self.config_items()}
+        os.makedirs(MODULE_CONF_DIR, exist_ok=True)
+        tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
+        with open(tmp, "w") as fh:
+            cp.write(fh)
+        os.replace(tmp, path)
+        return True
+
+    def _set_option(self, name: str, value: Any) -> None:
+        """Sets one declared option, converted to its default's type (ValueError for an unknown
+        name or a value of the wrong kind: nothing is changed then)."""
+        defaults = _config_defaults(type(self))
+        if name not in defaults:
+            raise ValueError(f"no option {name!r}; options are {sorted(defaults)}")
+        try:
+            converted = _convert(_text(value), defaults[name])
+        except ValueError:
+            raise ValueError(f"option {name!r} is a {type(defaults[name]).__name__}; {value!r} is not one") from None
+        setattr(self.options, name, converted)
+
     # -- progress of a running call --------------------------------------------------------------
     def progress(self, current: int, total: int) -> None:
         """Reports how far the running call is (`jobs.get_progress` gives back [current, total])."""
@@ -176,9 +207,19 @@ def _config_defaults(cls: type) -> dict[str, Any]:
     return {k: v for k, v in vars(cls.Config).items() if not k.startswith("_")}
 
 
+def _text(value: Any) -> str:
+    """An option's value as its conf file holds it (what `_convert` reads back)."""
+    if isinstance(value, list | tuple):
+        return ", ".join(str(x) for x in value)
+    return str(value)
+
+
 def _convert(raw: str, default: Any) -> Any:
     if isinstance(default, bool):
-        return raw.strip().lower() in ("1", "true", "yes", "on")
+        word = raw.strip().lower()
+        if word not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise ValueError(f"not a boolean: {raw!r}")
+        return word in ("1", "true", "yes", "on")
     if isinstance(default, int):
         return int(raw)
     if isinstance(default, float):

@@ -21,6 +21,7 @@ from typing import Any
 from ..certs.tls import client_context, server_context
 from ..facts import registry as facts_registry
 from . import config as config_mod
+from . import func_module
 from .acls import Acls
 from .amqp_interface import AmqpInterface
 from .audit import AuditLog
@@ -35,6 +36,7 @@ log = logging.getLogger("funcd")
 def build(cfg: config_mod.MinionConfig) -> tuple[Dispatcher, Authenticator]:
     modules = load_modules([STANDARD_MODULES, *map(Path, cfg.module_dirs)], cfg.module_list)
     facts_registry.install(facts_registry.load(cfg.facts_dirs))
+    func_module.MODULE_CONF_DIR = cfg.module_conf_dir  # where modules' options live (Test.conf...)
     key_file, cert_file, ca_file = cfg.credentials()
     auth = Authenticator(ca_file, cfg.crl_location or None, allow_unsigned=cfg.allow_unsigned,
                          key_file=key_file, cert_file=cert_file)

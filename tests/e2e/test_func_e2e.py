@@ -160,6 +160,21 @@ def test_a_func_style_module_from_a_folder_loads_and_answers(fleet: LocalFleet, 
         assert "greeter.hello" in o.system.list_methods()
 
 
+def test_module_options_are_set_and_saved_remotely_over_both_transports(fleet: LocalFleet) -> None:
+    conf = fleet.root / "minions" / "db1" / "modules.d" / "Test.conf"  # db1's module_conf_dir
+    for transport, value in (("amqp", "7"), ("xmlrpc", "8")):
+        o = fleet.overlord("db1", noglobs=True, transport=transport)
+        items = o.test.config_set("int_option", value)
+        assert ["int_option", int(value)] in [list(p) for p in items], items
+        assert f"int_option = {value}\n" in conf.read_text()
+        assert o.test.config_get("int_option") == int(value)  # the next call's fresh instance read it
+        err = o.test.config_set("int_option", "many")
+        assert err[:2] == ["REMOTE_ERROR", "builtins.ValueError"] and "'many' is not one" in err[2]
+        assert o.test.config_get("int_option") == int(value)
+    assert fleet.overlord("web1", noglobs=True).test.config_get("int_option") == 37  # web1's own file: none
+    assert dict(fleet.overlord("db1", noglobs=True).test.config_save())["int_option"] == 8
+
+
 def test_a_killed_minion_yields_its_timeout_entry_while_the_others_answer(fleet: LocalFleet) -> None:
     fleet.start_minion("victim1")
     o = fleet.overlord("victim1;web1;web2", timeout=3)

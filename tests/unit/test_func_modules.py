@@ -212,7 +212,7 @@ def test_module_options_follow_the_conf_file(tmp_path: Path, monkeypatch: pytest
     from func_amqp.minion.modules.test import Test
 
     monkeypatch.setattr(func_module, "MODULE_CONF_DIR", str(tmp_path))
-    assert Test().configfoo()["int_option"] == 37  # no file: the Config defaults
+    assert dict(Test().configfoo())["int_option"] == 37  # no file: the Config defaults
     conf = tmp_path / "Test.conf"
     conf.write_text("[main]\nint_option = 5\nbool_option = no\n")
     first = Test()
@@ -227,6 +227,38 @@ def test_module_options_follow_the_conf_file(tmp_path: Path, monkeypatch: pytest
     assert "ignoring" in caplog.text and "Test.conf" in caplog.text
     conf.unlink()
     assert Test().options.int_option == 37
+
+
+def test_config_set_and_save_write_the_conf_file_the_next_call_reads(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from func_amqp.minion.dispatcher import ANONYMOUS, Dispatcher
+    from func_amqp.minion.modules.test import Test
+
+    monkeypatch.setattr(func_module, "MODULE_CONF_DIR", str(tmp_path / "modules"))  # made when first saved
+    d = Dispatcher({"test": Test(), "command": loader.load_modules(module_list=["command"])["command"]})
+    after = d.call(ANONYMOUS, "test.config_set", ["int_option", "41"])
+    assert dict(after)["int_option"] == 41
+    conf = tmp_path / "modules" / "Test.conf"
+    assert "int_option = 41\n" in conf.read_text() and conf.read_text().startswith("[main]\n")
+    assert d.call(ANONYMOUS, "test.config_get", ["int_option"]) == 41  # a fresh instance, from the file
+    d.call(ANONYMOUS, "test.config_set", ["bool_option", "off"])
+    assert d.call(ANONYMOUS, "test.config_get", ["bool_option"]) is False
+    assert d.call(ANONYMOUS, "test.config_set", ["float_option", 2.5])[2] == ("float_option", 2.5)
+    before = conf.read_text()
+    for bad, says in ((["int_option", "many"], "option 'int_option' is a int; 'many' is not one"),
+                      (["bool_option", "maybe"], "option 'bool_option' is a bool"),
+                      (["nope", "1"], "no option 'nope'")):
+        err = d.call(ANONYMOUS, "test.config_set", bad)
+        assert err[:2] == ["REMOTE_ERROR", "builtins.ValueError"] and says in err[2], err
+    assert conf.read_text() == before  # a refused value changes nothing
+    conf.unlink()
+    assert dict(d.call(ANONYMOUS, "test.config_save", []))["int_option"] == 37  # the defaults, now on disk
+    assert "int_option = 37\n" in conf.read_text()
+    # every module has func's helpers, remotely too: save_config writes a module's options back
+    assert d.call(ANONYMOUS, "test.config_items", []) == Test().config_items()
+    assert d.call(ANONYMOUS, "test.save_config", []) is True
+    assert "test.save_config" in d.list_methods() and "command.config_items" in d.list_methods()
+    assert not list(tmp_path.glob("modules/*.tmp"))
 
 
 def test_dispatcher_runs_only_never_waiting_methods_inline(modules: dict[str, func_module.FuncModule]) -> None:
@@ -250,8 +282,11 @@ def test_test_module_answers(modules: dict[str, func_module.FuncModule]) -> None
     value = {"a": [1, 2.5, None, True, "x"], "b": {"c": []}}
     assert t.echo(value) == value
     assert t.bigint() == 2**32
-    assert t.configfoo()["int_option"] == 37
+    assert t.configfoo() == [("bool_option", True), ("example", "1"), ("float_option", 3.14159), ("int_option", 37),
+                             ("string_option", "some string here"),
+                             ("testvalue", "this is a test. It is only a test")]  # func's pairs
     assert t.config_get("example") == "1"
+    assert t.config_get_test() == "this is a test. It is only a test"
 
 
 def test_test_module_errors(modules: dict[str, func_module.FuncModule]) -> None:

@@ -25,6 +25,7 @@ class Test(func_module.FuncModule):
         int_option = 37
         bool_option = True
         float_option = 3.14159
+        testvalue = "this is a test. It is only a test"
 
     @func_module.nonblocking
     def ping(self) -> int:
@@ -79,15 +80,29 @@ class Test(func_module.FuncModule):
             self.progress(step, count)
         return count
 
-    def configfoo(self) -> dict[str, Any]:
-        """The module's options (from /etc/func/modules/Test.conf), as a dict."""
-        return {k: getattr(self.options, k) for k in sorted(vars(self.options))}
+    def configfoo(self) -> list[tuple[str, Any]]:
+        """The module's options (from /etc/func/modules/Test.conf), as (name, value) pairs."""
+        return self.config_items()
 
     def config_get(self, key_name: str) -> Any:
-        options = self.configfoo()
+        options = dict(self.config_items())
         if key_name not in options:
             raise ValueError(f"no option {key_name!r}; options are {sorted(options)}")
         return options[key_name]
+
+    def config_set(self, key_name: str, value: Any) -> list[tuple[str, Any]]:
+        """Sets an option (converted to its type), saves the conf file, answers the options."""
+        self._set_option(str(key_name), value)
+        self.save_config()
+        return self.config_items()
+
+    def config_save(self) -> list[tuple[str, Any]]:
+        """Saves the options to the conf file as they are, answers them."""
+        self.save_config()
+        return self.config_items()
+
+    def config_get_test(self) -> str:
+        return str(self.options.testvalue)
 
     def register_method_args(self) -> dict[str, Any]:
         def number(text: str) -> dict[str, Any]:
