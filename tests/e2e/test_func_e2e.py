@@ -82,6 +82,9 @@ STANDARD_CALLS: list[tuple[str, str, tuple[Any, ...]]] = [
     ("getfile", "chunkslen", ("/etc/hostname",)), ("getfile", "getchunk", ("/etc/hostname", 0)),
     ("jobs", "job_status", ("1-minion",)),
     ("system", "list_modules", ()), ("system", "inventory", ()), ("system", "grep", ("ping",)),
+    ("networktest", "isportopen", ("127.0.0.1", 5672)), ("networktest", "isportopen", ("127.0.0.1", 1)),
+    ("fact", "list_fact_methods", ()), ("fact", "call_fact", ("os_id",)), ("fact", "show_fact_module", ("hardware",)),
+    ("test", "config_items", ()),
 ]
 
 
@@ -89,7 +92,8 @@ def test_every_standard_module_gives_the_same_over_amqp_and_xmlrpc(fleet: LocalF
     amqp = fleet.overlord("*", transport="amqp")
     xmlrpc = fleet.overlord("*", transport="xmlrpc")
     modules = amqp.system.list_modules()
-    for name in ("test", "command", "process", "service", "hardware", "copyfile", "getfile", "jobs"):
+    for name in ("test", "command", "process", "service", "hardware", "copyfile", "getfile", "jobs", "fact",
+                 "networktest"):
         assert all(name in mods for mods in modules.values()), name
     for module, method, args in STANDARD_CALLS:
         a = amqp.run(module, method, args)
@@ -228,6 +232,19 @@ def test_a_synchronous_call_can_be_followed_as_it_runs(fleet: LocalFleet) -> Non
     for host in ("web1", "db1"):
         kinds = [e["kind"] for e in events if e["host"] == host]
         assert kinds[0] == "started" and "progress" in kinds and kinds[-1] == "result", kinds
+
+
+def test_a_ping_from_the_minions_is_followed_line_by_line(fleet: LocalFleet) -> None:
+    events: list[dict[str, Any]] = []
+    o = fleet.overlord("web*", on_event=events.append, timeout=20)
+    result = o.networktest.ping("-c", "3", "-i", "0.5", "127.0.0.1")
+    for host in ("web1", "web2"):
+        lines = result[host]
+        assert lines[0].startswith("PING 127.0.0.1") and any("3 received" in x for x in lines), lines
+        outputs = [e for e in events if e["host"] == host and e["kind"] == "output"]
+        assert [e["data"].rstrip("\n") for e in outputs] == lines[:-1]  # every line, as it came
+        replies = [e["timestamp"] for e in outputs if "bytes from 127.0.0.1" in e["data"]]
+        assert len(replies) == 3 and replies[-1] - replies[0] > 0.8e9, replies  # ~0.5 s apart, not at the end
 
 
 def test_signed_requests_acls_and_the_audit_log(fleet: LocalFleet, tmp_path: Path) -> None:

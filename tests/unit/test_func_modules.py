@@ -35,7 +35,7 @@ from func_amqp import codes
 from func_amqp.minion import func_module, loader, progress
 
 OURS = ("test", "command", "process", "service", "hardware", "copyfile", "getfile", "disk", "sysctl", "mount",
-        "users")
+        "users", "fact", "networktest")
 CHUNK = 60000
 
 
@@ -111,8 +111,9 @@ def test_every_standard_module_loads_with_the_base_methods(modules: dict[str, fu
             for arg in entry["args"].values():
                 assert arg["type"] in ("int", "string", "boolean", "float", "hash", "list", "list*")
         assert_plain(args)
-        assert all(m in methods for m in mod.grep(""))
-        assert mod.grep("zzz-no-such-method") == []
+        assert all(m in methods for m in mod.grep(""))  # a dict's keys: fact and networktest search their data
+        found = mod.grep("zzz-no-such-method")
+        assert found == [] or (isinstance(found, dict) and found and not any(found.values())), (name, found)
 
 
 def test_helpers_are_not_remote_methods(modules: dict[str, func_module.FuncModule]) -> None:
@@ -1044,3 +1045,56 @@ def test_users_refuse_bad_arguments(modules: dict[str, func_module.FuncModule]) 
         us.gid_info(None)
     with pytest.raises(ValueError, match="not a group name"):
         us.group_exists("")
+
+
+# -- networktest ---------------------------------------------------------------------------------
+def test_networktest_runs_the_tools_on_this_machine(modules: dict[str, func_module.FuncModule],
+                                                    reports: list[tuple[str, Any]]) -> None:
+    n = modules["networktest"]
+    out = n.ping("-c", 1, "-W", "2", "127.0.0.1")
+    assert out[-1] == "" and any("1 packets transmitted, 1 received" in line for line in out), out
+    assert outputs(reports)[0].startswith("PING 127.0.0.1")  # each line also reported as it came
+    assert n.ping("-c1", "-W", "2", "127.0.0.1")[0].startswith("PING 127.0.0.1")
+    trace = n.traceroute("-n", "-m", "2", "-w", "1", "127.0.0.1")
+    assert trace[0].startswith("traceroute to 127.0.0.1") and any(line.strip().startswith("1  127.0.0.1")
+                                                                  for line in trace), trace
+    with socket.socket() as s:  # a port nobody serves DNS on: dig says it could not reach it
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    dug = n.dig("+time=1", "+tries=1", "-p", closed, "@127.0.0.1", "example.org")
+    assert any("DiG" in line for line in dug) and any("connection refused" in line.lower()
+                                                      or "no servers could be reached" in line for line in dug), dug
+    listening = n.netstat("-ltn")
+    assert any(":5672 " in line and "LISTEN" in line for line in listening), listening
+    assert n.grep("LISTEN")["netstat"] and all("listen" in line.lower() for line in n.grep("LISTEN")["netstat"])
+
+
+def test_networktest_isportopen_answers_funcs_shapes(modules: dict[str, func_module.FuncModule]) -> None:
+    n = modules["networktest"]
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        port = server.getsockname()[1]
+        assert n.isportopen("127.0.0.1", port) == [0, f"connection to 127.0.0.1:{port} succeeded"]
+        assert n.isportopen("127.0.0.1", str(port))[0] == 0  # the CLI's text
+    code, (text, error) = n.isportopen("127.0.0.1", port)
+    assert code == 1 and text == f"connection to 127.0.0.1:{port} failed" and "refused" in error.lower()
+    with pytest.raises(ValueError, match=r"0\.\.65535"):
+        n.isportopen("127.0.0.1", 70000)
+    with pytest.raises(ValueError, match="must be a number"):
+        n.isportopen("127.0.0.1", "http")
+
+
+def test_networktest_refuses_an_endless_ping_and_names_a_missing_tool(modules: dict[str, func_module.FuncModule],
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    n = modules["networktest"]
+    with pytest.raises(codes.FuncException, match="count with -c"):
+        n.ping("127.0.0.1")
+    with pytest.raises(codes.FuncException, match="count with -c"):
+        n.ping("-cx", "127.0.0.1")
+    from func_amqp.minion.modules import networktest
+
+    monkeypatch.setattr(networktest.shutil, "which", lambda *a, **k: None)
+    with pytest.raises(codes.FuncException, match=r"traceroute is not installed on this minion \(Debian package "
+                                                  r"traceroute\)"):
+        n.traceroute("127.0.0.1")
