@@ -17,6 +17,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import copy
+import logging
 import os
 import queue
 import threading
@@ -33,6 +34,8 @@ from ..facts.query import FactQuery, Q
 from ..minion.jobs import JOB_ID_FINISHED, JOB_ID_LOST_IN_SPACE, JOB_ID_PARTIAL, JOB_ID_REMOTE_ERROR, JOB_ID_RUNNING
 from . import config as config_mod
 from . import minions as minions_mod
+
+log = logging.getLogger("func.overlord")
 
 DEFAULT_TIMEOUT = 20.0  # func's per-operation default, here one deadline per call
 
@@ -68,6 +71,9 @@ class Overlord:
             async_ = kwargs.pop("async")
         if kwargs:
             raise TypeError(f"Overlord() got unexpected arguments {sorted(kwargs)}")
+        if delegate:  # func, without a usable map file, said so and called every minion directly
+            log.warning("delegation is not supported, switching it off: every minion is called directly "
+                        "(over AMQP the broker is the hop to wherever a minion runs)")
         self.config = config or config_mod.load()
         self.server_spec = server_spec
         self.noglobs = noglobs

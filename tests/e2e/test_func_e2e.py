@@ -69,6 +69,14 @@ def test_spec_expansion_and_one_entry_per_minion(fleet: LocalFleet) -> None:
     assert fleet.overlord("web1", noglobs=True).test.ping() == 1
 
 
+def test_delegation_is_switched_off_aloud_and_every_minion_called_directly(fleet: LocalFleet,
+                                                                            caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="func.overlord"):
+        o = fleet.overlord("web*", delegate=True, mapfile="/nonexistent/map")
+    assert "delegation is not supported, switching it off" in caplog.text
+    assert o.test.ping() == {"web1": 1, "web2": 1}
+
+
 STANDARD_CALLS: list[tuple[str, str, tuple[Any, ...]]] = [
     ("test", "ping", ()), ("test", "add", (2, 40)), ("test", "echo", ("héllo",)), ("test", "bigint", ()),
     ("test", "module_version", ()), ("test", "list_methods", ()), ("test", "get_method_args", ()),
