@@ -1,4 +1,4 @@
-"""func's facts queries: the tree an overlord builds, the list it sends, and how a minion reads it.
+"""func's facts queries: the tree an overlord builds, and the list it sends and a minion reads back.
 
 An overlord narrows a call to the minions whose facts match (`Overlord("*").filter(os__contains=
 "Debian", runlevel="5").service.status("httpd")`). Each condition is `fact__keyword=value`; the
@@ -11,15 +11,12 @@ overlord_query.py), so an old func overlord's `{'__fact__': query}` is understoo
           | [connector, [child, ...]]          [k1, v1, k2, v2] as conditions joined by the connector)
           | ["NOT", [connector, [child...]]]  a negated group
 
-Where func's own evaluation was wrong this one is not: a negated group is the negation of its
-whole group (func's flipped the running result after every child, and never for a group of one),
-and a negated top level is sent as `["NOT", [...]]` (func's dropped the negation). Nothing here
-does I/O; evaluating asks a callable for each fact's value.
+A negated top level is sent as `["NOT", [...]]` (func's dropped the negation). `evaluate` reads
+a query against a minion's facts; `filter_text` reads the CLI's `--filter`. Nothing here does I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -185,117 +182,3 @@ def _key(key: str) -> str:
     if not key or len(key) > 200:
         raise QueryError(f"not a fact condition: {key!r}")
     return key
-
-
-# -- evaluation on the minion ----------------------------------------------------------------------
-def evaluate(q: Q, fact: Callable[[str], Any]) -> tuple[bool, dict[str, Any]]:
-    """(whether the minion matches, {fact name: its value} for every fact the query read).
-    `fact(name)` gives a fact's value or raises KeyError for a fact the minion does not have."""
-    seen: dict[str, Any] = {}
-
-    def value_of(name: str) -> Any:
-        if name not in seen:
-            try:
-                seen[name] = fact(name)
-            except KeyError:
-                raise QueryError(f"no fact named {name!r} on this minion") from None
-        return seen[name]
-
-    def walk(node: Q) -> bool:
-        # every condition is read, as func did: the facts that come back are all the query named
-        results = [walk(c) if isinstance(c, Q) else _condition(c, value_of) for c in node.children]
-        out = all(results) if node.connector == AND else any(results)
-        return not out if node.negated else out
-
-    if not q:
-        raise QueryError("the facts query has no conditions")
-    return walk(q), seen
-
-
-def _condition(cond: tuple[str, Any], value_of: Callable[[str], Any]) -> bool:
-    name, _, keyword = cond[0].partition("__")
-    test = KEYWORDS.get(keyword)
-    if test is None:
-        raise QueryError(f"{keyword!r} is not a query keyword (one of {', '.join(k or '(none)' for k in KEYWORDS)})")
-    actual = value_of(name)
-    try:
-        return bool(test(_as_type_of(cond[1], actual, name), actual))
-    except TypeError:
-        raise QueryError(f"fact {name!r} ({actual!r}) cannot be compared with {cond[1]!r} by {keyword!r}") from None
-
-
-def _as_type_of(wanted: Any, actual: Any, name: str) -> Any:
-    """func converted the overlord's value to the fact's type (so "3" compares with a fact 3)."""
-    if type(wanted) is type(actual) or actual is None or isinstance(actual, _CONTAINERS):
-        return wanted
-    try:
-        if isinstance(actual, bool):
-            return str(wanted).strip().lower() in ("1", "true", "yes", "on")
-        return type(actual)(wanted)
-    except (TypeError, ValueError):
-        raise QueryError(f"fact {name!r} is a {type(actual).__name__}; {wanted!r} is not one") from None
-
-
-_CONTAINERS = (list, tuple, set, frozenset, dict)
-
-
-def _text(fn: Callable[[str, str], bool]) -> Callable[[Any, Any], bool]:
-    return lambda wanted, actual: fn(str(wanted), str(actual))
-
-
-def _contains(wanted: Any, actual: Any) -> bool:
-    """A text's substring, or a list's (a dict's keys') member."""
-    if isinstance(actual, _CONTAINERS):
-        return wanted in actual
-    return str(wanted) in str(actual)
-
-
-def _icontains(wanted: Any, actual: Any) -> bool:
-    if isinstance(actual, _CONTAINERS):
-        return str(wanted).lower() in (str(a).lower() for a in actual)
-    return str(wanted).lower() in str(actual).lower()
-
-
-KEYWORDS: Mapping[str, Callable[[Any, Any], bool]] = {
-    "": lambda wanted, actual: actual == wanted,
-    "contains": _contains,
-    "icontains": _icontains,
-    "iexact": _text(lambda w, a: w.lower() == a.lower()),
-    "startswith": _text(lambda w, a: a.startswith(w)),
-    "gt": lambda wanted, actual: actual > wanted,
-    "gte": lambda wanted, actual: actual >= wanted,
-    "lt": lambda wanted, actual: actual < wanted,
-    "lte": lambda wanted, actual: actual <= wanted,
-}
-
-
-# -- the CLI's --filter text -----------------------------------------------------------------------
-_OPERATORS = (("<=", "lte"), (">=", "gte"), ("=", ""), ("<", "lt"), (">", "gt"))
-_WORDS = {"in": "contains", "ini": "icontains"}
-
-
-def parse_filter(text: str) -> dict[str, str]:
-    """func's `--filter "os=Fedora,runlevel>3,Fed in os"` → {"os__": "Fedora", "runlevel__gt": "3",
-    "os__contains": "Fed"}. Raises QueryError naming the part it cannot read."""
-    out: dict[str, str] = {}
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            raise QueryError(f"empty condition in {text!r}")
-        out.update([_one_condition(part)])
-    return out
-
-
-def _one_condition(part: str) -> tuple[str, str]:
-    words = part.split()
-    if len(words) == 3 and words[1] in _WORDS:
-        return f"{words[2]}__{_WORDS[words[1]]}", words[0]
-    for op, keyword in _OPERATORS:
-        if op in part:
-            key, _, value = part.partition(op)
-            if key.strip() and " " not in key.strip():  # an empty value is func's too: "os=" is os == ""
-                return f"{key.strip()}__{keyword}", value.strip()
-            break
-    raise QueryError(f"cannot read the condition {part!r} (fact=value, fact<value, fact>=value, "
-                     "value in fact, value ini fact)")
-

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import codes
+from ..facts import evaluate as facts_evaluate
 from ..facts import query as facts_query
 from ..facts import registry as facts_registry
 from . import progress
@@ -125,7 +126,7 @@ class Dispatcher:
         is `[{'__fact__': [matched, {fact: value}]}, result]`, or that first element alone."""
         if facts is None:
             return self.resolve(method)(*params), "ok"
-        matched, seen = facts_query.evaluate(facts_query.deserialize(facts), facts_registry.installed().value)
+        matched, seen = facts_evaluate.evaluate(facts_query.deserialize(facts), facts_registry.installed().value)
         entry = {"__fact__": [matched, seen]}
         if not matched:
             return [entry], "skipped: the facts do not match"

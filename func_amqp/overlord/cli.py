@@ -26,7 +26,8 @@ import time
 from typing import Any
 
 from .. import codes
-from ..facts.query import QueryError, parse_filter
+from ..facts.filter_text import parse_filter
+from ..facts.query import QueryError
 from . import config as config_mod
 from .client import JOB_ID_FINISHED, Overlord
 

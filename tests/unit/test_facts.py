@@ -17,7 +17,9 @@ import pytest
 
 from func_amqp import codes
 from func_amqp.facts import fact_module, registry
-from func_amqp.facts.query import FactQuery, Q, QueryError, deserialize, evaluate, parse_filter, serialize
+from func_amqp.facts.evaluate import evaluate
+from func_amqp.facts.filter_text import parse_filter
+from func_amqp.facts.query import FactQuery, Q, QueryError, deserialize, serialize
 from func_amqp.minion import loader
 from func_amqp.minion.dispatcher import ANONYMOUS, Dispatcher
 from func_amqp.overlord.client import matching
