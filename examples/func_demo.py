@@ -48,6 +48,8 @@ def main() -> int:
         for args in (["*", "ping"], ["web*", "call", "test", "add", "1", "2"],
                      ["db1", "call", "--json", "command", "run", "echo hello from $(hostname)"],
                      ["*", "call", "--async", "--progress", "test", "sleep", "2"],
+                     ["*", "call", "--filter", "cpus>=1,os_id=" + _os_id(), "networktest", "isportopen", "127.0.0.1",
+                      "5672"],
                      ["web1", "--transport", "xmlrpc", "call", "system", "list_modules"]):
             print("$ func", " ".join(f'"{a}"' if " " in a or "*" in a else a for a in args))
             r = fleet.func(*args)
@@ -62,6 +64,13 @@ def main() -> int:
             print(" ", line)
     print(f"\ndone in {time.monotonic() - started:.1f} s; files under {root}")
     return 0
+
+
+def _os_id() -> str:
+    """This machine's os-release ID: what the demo's three local minions all report as `os_id`."""
+    from func_amqp.facts import registry
+
+    return str(registry.load().value("os_id"))
 
 
 if __name__ == "__main__":

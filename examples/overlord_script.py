@@ -23,6 +23,11 @@ def main(spec: str = "*") -> None:
               f"{info.get('systemMemory') or info.get('memory_total_mb') or ''}")
     print("an exception comes back as func's REMOTE_ERROR:", overlord.test.explode()[overlord.list_minions()[0]][:3])
     print("over XML-RPC too:", Overlord(spec, transport="xmlrpc").test.add(20, 22))
+    os_id = overlord.fact.call_fact("os_id")
+    first = overlord.list_minions()[0]
+    print("facts: os_id", os_id, "-> filter(os_id=...).test.ping():",
+          overlord.filter(os_id=os_id[first]).test.ping(), "| filter(memory__lt=1).test.ping():",
+          overlord.filter(memory__lt=1).test.ping())
     events = []
     jobs = Overlord(spec, async_=True)
     job_id = jobs.test.sleep(2)

@@ -303,3 +303,32 @@ def test_query_objects_combine_like_funcs() -> None:
     assert serialize(Q.of(a=1) | Q()) == ["AND", [["a", 1]]]
     with pytest.raises(TypeError):
         FactQuery().filter(("a",))
+
+
+def test_a_malformed_facts_header_over_amqp_is_a_remote_error_and_runs_nothing() -> None:
+    """What a peer with a valid credential could put in `func.facts`: not JSON, JSON nested past
+    any limit, JSON that is no query. Each is a REMOTE_ERROR method error; the method never runs."""
+    from func_amqp.minion.amqp_interface import AmqpInterface
+    from func_amqp.minion.auth import Authenticator
+    from func_amqp.qmfmap import H_FACTS, STATUS_REMOTE_ERROR, encode_args
+    from func_amqp.values import unbox
+    from qmf.agent import CallContext
+    from qmf.errors import MethodError
+
+    lines: list[str] = []
+    dispatcher = Dispatcher(loader.load_modules(module_list=["test"]))
+    dispatcher.audit.write = lines.append  # type: ignore[method-assign]
+    iface = AmqpInterface(dispatcher, "m1", url="amqp://guest:guest@127.0.0.1:5672/%2F",
+                          auth=Authenticator(None, allow_unsigned=True))
+    iface.build()
+    obj = next(o for o in iface.agent.objects.values() if o.schema.key.name == "test")
+    args = encode_args(obj.schema.method("add"), (1, 2))
+    for header, says in (("{not json", "JSONDecodeError"), ("[" * 100_000 + "]" * 100_000, "RecursionError"),
+                         ('["AND"]', "QueryError"), ('{"a": 1}', "QueryError"), ("[]", "QueryError")):
+        ctx = CallContext(1, {H_FACTS: header}, "reply", None, "agent.1.1", b"", None, False)
+        with pytest.raises(MethodError) as refused:
+            iface._serve(obj, "add", "test.add", args, ctx)
+        assert refused.value.status == STATUS_REMOTE_ERROR and says in refused.value.text, (header[:20], refused.value)
+    assert not any("-> ok" in line for line in lines), lines
+    ok = iface._serve(obj, "add", "test.add", args, CallContext(1, {}, "reply", None, "agent.1.1", b"", None, False))
+    assert unbox(ok["result"]) == 3 and "test.add called with (1, 2) -> ok" in lines[-1]
