@@ -29,6 +29,13 @@ How, on the local RabbitMQ, in a fresh vhost deleted at the end (`examples/local
 - keys: one per minion, of the CA API's default type, made by the fleet's own `minion_config` (key,
   CSR, the CA signing it) in parallel forked worker processes (RSA 2048 generation takes ~0.1 s a
   key); `--root DIR` keeps the CA and the keys for the next run.
+- the shaped floor: bare pika again (asyncio server and client), doing what func's AMQP does on
+  the wire and nothing more: requests through a topic exchange with `mandatory`, a per-message TTL
+  and headers of the sizes func sends, a prefetch window and manual acks (one per loop turn, as
+  funcd's), replies through `amq.direct` with a minion's headers. Its ratio to the floor is what
+  the protocol costs (broker and pika); func's ratio to it is what func's own code costs.
+  "XML-RPC / floor" is the most any client on pika could reach against the 10x goal: the floor is
+  the fastest round trip.
 - two phases: first the one-call figures and the CLI with m1 the only minion running; then, with
   the hosted minions up, one call again (an overlord of a big fleet decodes every minion's heartbeat
   and the broker role's report of it) and the fan-outs.
@@ -55,6 +62,7 @@ import collections
 import contextlib
 import dataclasses
 import io
+import json
 import multiprocessing
 import os
 import platform
@@ -88,12 +96,15 @@ from func_amqp.overlord import client as overlord_client  # noqa: E402
 from func_amqp.overlord.client import Overlord  # noqa: E402
 from func_amqp.overlord.config import OverlordConfig  # noqa: E402
 from func_amqp.qmfmap import RESULT  # noqa: E402
+from func_amqp.request_auth import H_MAC  # noqa: E402
 from func_amqp.values import box  # noqa: E402
+from qmf.protocol import H_AGENT  # noqa: E402
 
 MINION_HOST = ROOT / "benchmarks" / "minion_host.py"
 SINGLE = "m1"
 PREFIX = "fan"
 KINDS = ("blocking", "asyncio")  # pika adapters, for the floor's servers and clients
+SHAPED = "shaped"  # the floor in func's AMQP shape (asyncio server and client, the fastest pair as a rule)
 HEARTBEAT = 5.0  # funcd's default (minion.conf `heartbeat`); LocalFleet's 1 s would be 5x the beats
 
 
@@ -185,6 +196,44 @@ async def serve_asyncio(url: str, queues: list[str], reply: bytes) -> None:
     link.conn.close()
 
 
+SHAPED_EXCHANGE = "floor.shaped"  # a topic exchange of the shaped floor's own (func's requests go through one)
+
+
+async def serve_shaped(url: str, queues: list[str], reply: bytes, reply_headers: dict[str, Any]) -> None:
+    """The bare pika server in func's AMQP shape: its queues bound to a topic exchange, a prefetch
+    window with manual acks (one per loop turn), the reply through `amq.direct` with headers of the
+    sizes of a minion's (its agent name and MAC). Nothing else: no decoding, no checks, no audit."""
+    link = await AioLink.open(url)
+    ch = link.ch
+    loop = asyncio.get_running_loop()
+    due = [0]  # the last delivery tag to ack: one ack per loop turn, as funcd acks (the least the broker can do)
+
+    def ack() -> None:
+        ch.basic_ack(due[0], multiple=True)
+        due[0] = 0
+
+    def on_message(c: Any, m: Any, props: BasicProperties, _body: bytes) -> None:
+        c.basic_publish("amq.direct", props.reply_to, reply, BasicProperties(
+            content_type="amqp/binary", correlation_id=props.correlation_id, headers=reply_headers))
+        if not due[0]:
+            loop.call_soon(ack)
+        due[0] = m.delivery_tag
+
+    await link.rpc(lambda cb: ch.exchange_declare(SHAPED_EXCHANGE, exchange_type="topic", auto_delete=True,
+                                                  callback=cb))
+    await link.rpc(lambda cb: ch.basic_qos(prefetch_count=256, callback=cb))
+    for q in queues:
+        await link.rpc(lambda cb, q=q: ch.queue_declare(q, exclusive=True, callback=cb))
+        await link.rpc(lambda cb, q=q: ch.queue_bind(q, SHAPED_EXCHANGE, routing_key=q, callback=cb))
+        await link.rpc(lambda cb, q=q: ch.basic_consume(q, on_message, auto_ack=False, callback=cb))
+    print("floor-server ready", flush=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    link.conn.close()
+
+
 class AioLink:
     """One pika AsyncioConnection and channel, opened with awaitables (the measuring is callbacks)."""
 
@@ -264,13 +313,21 @@ class AsyncioClient:
     """Bare pika on the asyncio adapter, on a loop of its own: a ping-pong sends the next request
     from the reply's callback (no futures per call); a fan-out publishes all, then awaits one future."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, shape: dict[str, Any] | None = None) -> None:
         self.loop = asyncio.new_event_loop()
         self.link = self.loop.run_until_complete(AioLink.open(url))
         ch = self.link.ch
         frame = self.loop.run_until_complete(self.link.rpc(lambda cb: ch.queue_declare("", exclusive=True,
                                                                                          callback=cb)))
         self.reply_q = frame.method.queue
+        # `shape`: func's request headers (the shaped floor): then requests go through the topic
+        # exchange with mandatory, a per-message TTL and those headers, and replies come by amq.direct
+        self.shape = shape
+        self.exchange = SHAPED_EXCHANGE if shape is not None else ""
+        if shape is not None:
+            self.loop.run_until_complete(self.link.rpc(lambda cb: ch.queue_bind(self.reply_q, "amq.direct",
+                                                                                routing_key=self.reply_q,
+                                                                                callback=cb)))
         self.on_reply: Callable[[str], None] = lambda cid: None
         self.loop.run_until_complete(self.link.rpc(lambda cb: ch.basic_consume(
             self.reply_q, lambda _c, _m, props, _b: self.on_reply(props.correlation_id or ""), auto_ack=True,
@@ -282,12 +339,10 @@ class AsyncioClient:
 
         async def go() -> None:
             done = self.loop.create_future()
-            props = BasicProperties(reply_to=self.reply_q)
-
             def send() -> None:
-                props.correlation_id = str(state["i"])
+                props = self._props(str(state["i"]))
                 state["t0"] = time.perf_counter_ns()
-                ch.basic_publish("", queue, body, props)
+                ch.basic_publish(self.exchange, queue, body, props, mandatory=self.shape is not None)
 
             def on_reply(cid: str) -> None:
                 if cid != str(state["i"]):
@@ -323,11 +378,18 @@ class AsyncioClient:
             self.on_reply = on_reply
             t0 = time.perf_counter_ns()
             for i, q in enumerate(queues):
-                ch.basic_publish("", q, body, BasicProperties(reply_to=self.reply_q, correlation_id=f"{prefix}{i}"))
+                ch.basic_publish(self.exchange, q, body, self._props(f"{prefix}{i}"), mandatory=self.shape is not None)
             await asyncio.wait_for(done, 60)
             return time.perf_counter_ns() - t0
 
         return self.loop.run_until_complete(go())
+
+    def _props(self, cid: str) -> BasicProperties:
+        """A request's properties; in func's shape, made afresh per message as func makes them."""
+        if self.shape is None:
+            return BasicProperties(reply_to=self.reply_q, correlation_id=cid)
+        return BasicProperties(content_type="amqp/binary", reply_to=self.reply_q, correlation_id=cid,
+                               message_id=f"floor.{cid}", expiration="10000", headers=dict(self.shape))
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -395,6 +457,7 @@ class Bench:
         self.setup: dict[str, float] = {}
         self.made_keys = 0
         self.sizes: dict[str, int] = {}
+        self.shape: dict[str, Any] = {}  # func's request headers, values of the same sizes (the shaped floor)
         self.host_lines: list[str] = []
         self.confs: list[str] = []
 
@@ -443,23 +506,26 @@ class Bench:
         self.setup["minion hosts"] = time.perf_counter() - t0
 
     def start_floors(self, reply_size: int) -> None:
-        """The bare pika servers, answering with bodies of the size of func's reply."""
+        """The bare pika servers, answering with bodies of the size of func's reply; those of the
+        shaped floor also with headers of the sizes of a minion's."""
         assert self.fleet is not None
         t0 = time.perf_counter()
         me = str(Path(__file__).resolve())
         d = self.root / "floor"
         d.mkdir(exist_ok=True)
         waits: list[Process] = []
+        reply_headers = json.dumps({H_AGENT: SINGLE, H_MAC: "x" * 44})
 
         def spawn(kind: str, queues: list[str], tag: str) -> Process:
             lst = d / f"{tag}.list"
             lst.write_text("\n".join(queues) + "\n")
             p = Process([sys.executable, me, "--serve-floor", kind, "--url", self.fleet.url,  # type: ignore[union-attr]
-                         "--queues-from", str(lst), "--reply-size", str(reply_size)], f"floor server {tag}")
+                         "--queues-from", str(lst), "--reply-size", str(reply_size),
+                         "--reply-headers", reply_headers], f"floor server {tag}")
             waits.append(p)
             return p
 
-        for kind in KINDS:
+        for kind in (*KINDS, SHAPED):
             self.floor_single[kind] = spawn(kind, [f"floor.{kind}.one"], f"{kind}-one")
             if self.names:
                 self.floor_fan[kind] = [spawn(kind, [f"floor.{kind}.{n}" for n in part], f"{kind}-fan{i}")
@@ -503,9 +569,9 @@ class Bench:
 
 
 # -- func's side --------------------------------------------------------------------------------------
-def request_sizes(overlord: Overlord) -> dict[str, int]:
+def request_sizes(overlord: Overlord) -> tuple[dict[str, int], dict[str, Any]]:
     """Bytes of func's 'M' request body, of its AMQP headers, and of the 'm' reply, seen on one call
-    under the session (after the handshake)."""
+    under the session (after the handshake); and those headers with values of the same sizes."""
     t = overlord.amqp()
     seen: dict[str, Any] = {}
     sessions = t.sessions
@@ -526,7 +592,8 @@ def request_sizes(overlord: Overlord) -> dict[str, int]:
     [req] = list(iter_messages(seen["body"], schemas=t.console.schemas))
     reply = encode(MethodResponse(seq=req.seq, method=req.schema.method(req.method), out_args={RESULT: box(1)}))
     header_bytes = sum(len(str(k)) + len(str(v)) for k, v in seen["headers"].items())
-    return {"request": len(seen["body"]), "reply": len(reply), "headers": header_bytes}
+    shape = {k: v if isinstance(v, int) else "x" * len(str(v)) for k, v in seen["headers"].items()}
+    return {"request": len(seen["body"]), "reply": len(reply), "headers": header_bytes}, shape
 
 
 def func_single(bench: Bench, transport: str, warmup: int, calls: int) -> Sample:
@@ -621,6 +688,38 @@ def floor_fanout(bench: Bench, n: int, body: bytes, warmup: int, runs: int) -> S
     return b
 
 
+def shaped_single(bench: Bench, body: bytes, warmup: int, calls: int) -> Sample:
+    """The bare pika ping-pong in func's AMQP shape (`serve_shaped`, `AsyncioClient(shape=...)`):
+    what the broker and pika cost func's requests before any of func's own code runs."""
+    c = AsyncioClient(bench.fleet.url, bench.shape)  # type: ignore[union-attr]
+    try:
+        q = f"floor.{SHAPED}.one"
+        c.ping_pong(q, body, warmup)
+        meter = CpuMeter([bench.floor_single[SHAPED].popen.pid])
+        meter.start()
+        s = meter.stop(Sample(SHAPED, c.ping_pong(q, body, calls)), calls)
+    finally:
+        c.close()
+    s.note = "asyncio/asyncio; topic exchange, mandatory, TTL, func's headers, manual acks, amq.direct back"
+    return s
+
+
+def shaped_fanout(bench: Bench, n: int, body: bytes, warmup: int, runs: int) -> Sample:
+    """The bare pika fan-out in func's AMQP shape, to as many shaped servers as there are hosts."""
+    queues = [f"floor.{SHAPED}.{name}" for name in bench.names[:n]]
+    c = AsyncioClient(bench.fleet.url, bench.shape)  # type: ignore[union-attr]
+    try:
+        for run in range(warmup):
+            c.fan_out(queues, body, run)
+        meter = CpuMeter(p.popen.pid for p in bench.floor_fan[SHAPED])
+        meter.start()
+        s = meter.stop(Sample(SHAPED, [c.fan_out(queues, body, warmup + run) for run in range(runs)]), runs)
+    finally:
+        c.close()
+    s.note = "asyncio/asyncio, func's AMQP shape"
+    return s
+
+
 def cli_runs(bench: Bench, runs: int) -> tuple[Sample, Sample]:
     """`func -c overlord.conf m1 ping` as a whole process, and `python3 -c pass` for the interpreter's
     own start: what a shell loop over func pays per command."""
@@ -681,6 +780,7 @@ def measure_single(bench: Bench, plan: Plan) -> dict[str, Sample]:
     body, out = b"x" * bench.sizes["request"], {}
     bare()
     out["floor one"] = floor_single(bench, body, plan.warmup, plan.calls)
+    out["shaped one"] = shaped_single(bench, body, plan.warmup, plan.calls)
     out["func amqp"] = func_single(bench, "amqp", plan.warmup, plan.calls)
     bare()
     out["func xmlrpc"] = func_single(bench, "xmlrpc", max(5, plan.warmup // 10), plan.xmlrpc_calls)
@@ -700,6 +800,7 @@ def measure_fleet(bench: Bench, plan: Plan) -> dict[str, Sample]:
         runs = plan.runs_large if n >= 1000 else plan.runs_small
         bare()
         out[f"floor fan {n}"] = floor_fanout(bench, n, body, 2, runs)
+        out[f"shaped fan {n}"] = shaped_fanout(bench, n, body, 2, runs)
         out[f"func fan {n}"] = func_fanout(bench, n, 2, runs)
     return out
 
@@ -730,16 +831,24 @@ def report(bench: Bench, plan: Plan, f: dict[str, Sample], env: dict[str, str], 
 
     ratio_row("one call, AMQP, median", f["func amqp"], f["floor one"], 1.3)
     ratio_row("one call, AMQP, p99", f["func amqp"], f["floor one"], None, "p99")
+    ratio_row("one call, shaped floor / floor", f["shaped one"], f["floor one"], None)
+    ratio_row("one call, AMQP / shaped floor", f["func amqp"], f["shaped one"], None)
     x, a = f["func xmlrpc"], f["func amqp"]
     speedup = x.median / a.median
     rows.append(("one call, XML-RPC / AMQP (speed-up)", _ms(x.median), _ms(a.median), speedup, ">=10x",
                  speedup >= 10))
+    bound = x.median / f["floor one"].median
+    rows.append(("one call, XML-RPC / floor (the bound)", _ms(x.median), _ms(f["floor one"].median), bound,
+                 "-", None))
     ratio_row("CLI `func m1 ping` / `python3 -c pass`", f["cli"], f["pass"], None)
     if "func amqp, fleet" in f:
         ratio_row(f"one call, AMQP, median, {bench.total + 1:,} minions up", f["func amqp, fleet"],
                   f["floor one, fleet"], None)
     for n in plan.fanout:
         ratio_row(f"fan-out to {n:,}, median", f[f"func fan {n}"], f[f"floor fan {n}"], 1.5 if n >= 1000 else None)
+        if n >= 1000 or n == plan.fanout[-1]:
+            ratio_row(f"fan-out to {n:,}, shaped floor / floor", f[f"shaped fan {n}"], f[f"floor fan {n}"], None)
+            ratio_row(f"fan-out to {n:,} / shaped floor", f[f"func fan {n}"], f[f"shaped fan {n}"], None)
     hdr = f"{'figure':42} {'func':>10} {'floor':>10} {'ratio':>8} {'goal':>7}  result"
     print(hdr)
     print("-" * len(hdr))
@@ -750,12 +859,14 @@ def report(bench: Bench, plan: Plan, f: dict[str, Sample], env: dict[str, str], 
            "  notes")
     print(hdr)
     print("-" * len(hdr))
-    labels = {"floor one": "floor: bare ping-pong", "func amqp": "func one call, AMQP",
+    labels = {"floor one": "floor: bare ping-pong", "shaped one": "shaped floor: ping-pong",
+              "func amqp": "func one call, AMQP",
               "func xmlrpc": "func one call, XML-RPC", "cli": "func CLI process (m1 ping)",
               "pass": "python3 -c pass", "floor one, fleet": "floor: bare ping-pong (fleet up)",
               "func amqp, fleet": "func one call, AMQP (fleet up)"}
     for n in plan.fanout:
         labels[f"floor fan {n}"] = f"floor: bare fan-out to {n:,}"
+        labels[f"shaped fan {n}"] = f"shaped floor: fan-out to {n:,}"
         labels[f"func fan {n}"] = f"func fan-out to {n:,}"
     for key, label in labels.items():
         if key not in f:
@@ -777,6 +888,11 @@ def report(bench: Bench, plan: Plan, f: dict[str, Sample], env: dict[str, str], 
           "with the broker role's report of it)")
     print("- floor: bare pika, callback-driven, default exchange, no publisher confirms, auto-ack; the best of "
           "the four server/client adapter pairs (BlockingConnection, asyncio)")
+    print("- shaped floor: the same bare pika (asyncio both sides) doing on the wire what func's AMQP does and "
+          "nothing else: requests through a topic exchange with mandatory, a per-message TTL and headers of "
+          "func's sizes, a prefetch window and manual acks (one per loop turn, as funcd's), replies through "
+          "amq.direct with a minion's headers; func's own cost is its ratio to this row, the protocol's is this "
+          "row's to the floor")
     ca_key = key_kind(bench.fleet.ca.config.key_file) if bench.fleet else "?"
     print(f"- func: requests authenticated with the CA's key ({ca_key}): a signed handshake per minion, then "
           "HMAC-SHA256 under the session both ways; mandatory, topic exchange in, amq.direct back, manual acks; "
@@ -954,10 +1070,11 @@ def main() -> int:
                                    "temporary folder, deleted)")
     ap.add_argument("--profile", metavar="DIR", help="then sample both sides with py-spy into DIR and summarize")
     ap.add_argument("--py-spy", default=None, help="the py-spy executable (default: next to python, or on PATH)")
-    ap.add_argument("--serve-floor", choices=KINDS, help=argparse.SUPPRESS)
+    ap.add_argument("--serve-floor", choices=(*KINDS, SHAPED), help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--queues-from", help=argparse.SUPPRESS)
     ap.add_argument("--reply-size", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--reply-headers", default="{}", help=argparse.SUPPRESS)
     opts = ap.parse_args()
 
     if opts.serve_floor:
@@ -965,6 +1082,8 @@ def main() -> int:
         reply = b"x" * opts.reply_size
         if opts.serve_floor == "blocking":
             serve_blocking(opts.url, queues, reply)
+        elif opts.serve_floor == SHAPED:
+            asyncio.run(serve_shaped(opts.url, queues, reply, json.loads(opts.reply_headers)))
         else:
             asyncio.run(serve_asyncio(opts.url, queues, reply))
         return 0
@@ -991,7 +1110,7 @@ def main() -> int:
         assert bench.fleet is not None
         env = {"broker": server_version(bench.fleet.url), "load": f"load average before {_load()}"}
         o = Overlord(SINGLE, noglobs=True, config=bench.config())
-        bench.sizes = request_sizes(o)
+        bench.sizes, bench.shape = request_sizes(o)
         bench.start_floors(bench.sizes["reply"])
         single = merge([measure_single(bench, plan) for _ in range(opts.rounds)])
         profiled = io.StringIO()

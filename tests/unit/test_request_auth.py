@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 import uuid
 from pathlib import Path
@@ -20,6 +21,7 @@ from func_amqp.certs.pem import load_private_key
 from func_amqp.certs.signing import sign_message
 from func_amqp.minion.auth import Authenticator
 from func_amqp.overlord import session_store
+from func_amqp.overlord.amqp_transport import _RequestIds
 from func_amqp.overlord.sessions import Sessions
 from func_amqp.qmfmap import H_CERT, H_FACTS, H_REQUEST_ID, H_SIGNATURE, STATUS_FORBIDDEN
 from func_amqp.request_auth import (
@@ -300,3 +302,23 @@ def test_a_kept_session_made_before_a_revocation_keeps_no_minion_key(pki: Pki, t
     later = pki.overlord()
     assert session_store.load(later, tmp_path)
     assert H_SIGNATURE in request(later, "web1")
+
+
+def test_request_ids_are_unique_hex_and_a_forked_child_draws_its_own() -> None:
+    """The minions refuse an id seen before: ids never repeat, in this process or a forked one."""
+    ids = _RequestIds()
+    mine = [ids.next() for _ in range(1000)]
+    assert len(set(mine)) == 1000
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in mine)
+    other = _RequestIds().next()
+    assert other[:16] != mine[0][:16]  # another transport's prefix (64 random bits)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its first ids, to the parent
+        os.write(write, " ".join(ids.next() for _ in range(3)).encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 4096).decode().split()
+    os.waitpid(pid, 0)
+    assert len(child) == 3 and not set(child) & set(mine) and child[0][:16] != mine[0][:16]
+    assert ids.next()[:16] == mine[0][:16]  # the parent keeps its own
