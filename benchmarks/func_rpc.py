@@ -29,7 +29,7 @@ How, on the local RabbitMQ, in a fresh vhost deleted at the end (`examples/local
 - keys: one per minion, of the CA API's default type, made by the fleet's own `minion_config` (key,
   CSR, the CA signing it) in parallel forked worker processes (RSA 2048 generation takes ~0.1 s a
   key); `--root DIR` keeps the CA and the keys for the next run.
-- the shaped floor: bare pika again (asyncio server and client), doing what func's AMQP does on
+- the matched floor: bare pika again (asyncio server and client), doing what func's AMQP does on
   the wire and nothing more: requests through a topic exchange with `mandatory`, a per-message TTL
   and headers of the sizes func sends, a prefetch window and manual acks (one per loop turn, as
   funcd's), replies through `amq.direct` with a minion's headers. Its ratio to the floor is what
@@ -104,7 +104,7 @@ MINION_HOST = ROOT / "benchmarks" / "minion_host.py"
 SINGLE = "m1"
 PREFIX = "fan"
 KINDS = ("blocking", "asyncio")  # pika adapters, for the floor's servers and clients
-SHAPED = "shaped"  # the floor in func's AMQP shape (asyncio server and client, the fastest pair as a rule)
+MATCHED = "matched"  # the floor with the AMQP features func uses (the asyncio pair, as a rule the fastest)
 HEARTBEAT = 5.0  # funcd's default (minion.conf `heartbeat`); LocalFleet's 1 s would be 5x the beats
 
 
@@ -196,11 +196,11 @@ async def serve_asyncio(url: str, queues: list[str], reply: bytes) -> None:
     link.conn.close()
 
 
-SHAPED_EXCHANGE = "floor.shaped"  # a topic exchange of the shaped floor's own (func's requests go through one)
+MATCHED_EXCHANGE = "floor.matched"  # a topic exchange of the matched floor's own (func's requests go through one)
 
 
-async def serve_shaped(url: str, queues: list[str], reply: bytes, reply_headers: dict[str, Any]) -> None:
-    """The bare pika server in func's AMQP shape: its queues bound to a topic exchange, a prefetch
+async def serve_matched(url: str, queues: list[str], reply: bytes, reply_headers: dict[str, Any]) -> None:
+    """The bare pika server with the AMQP features func uses: its queues bound to a topic exchange, a prefetch
     window with manual acks (one per loop turn), the reply through `amq.direct` with headers of the
     sizes of a minion's (its agent name and MAC). Nothing else: no decoding, no checks, no audit."""
     link = await AioLink.open(url)
@@ -219,12 +219,12 @@ async def serve_shaped(url: str, queues: list[str], reply: bytes, reply_headers:
             loop.call_soon(ack)
         due[0] = m.delivery_tag
 
-    await link.rpc(lambda cb: ch.exchange_declare(SHAPED_EXCHANGE, exchange_type="topic", auto_delete=True,
+    await link.rpc(lambda cb: ch.exchange_declare(MATCHED_EXCHANGE, exchange_type="topic", auto_delete=True,
                                                   callback=cb))
     await link.rpc(lambda cb: ch.basic_qos(prefetch_count=256, callback=cb))
     for q in queues:
         await link.rpc(lambda cb, q=q: ch.queue_declare(q, exclusive=True, callback=cb))
-        await link.rpc(lambda cb, q=q: ch.queue_bind(q, SHAPED_EXCHANGE, routing_key=q, callback=cb))
+        await link.rpc(lambda cb, q=q: ch.queue_bind(q, MATCHED_EXCHANGE, routing_key=q, callback=cb))
         await link.rpc(lambda cb, q=q: ch.basic_consume(q, on_message, auto_ack=False, callback=cb))
     print("floor-server ready", flush=True)
     stop = asyncio.Event()
@@ -320,10 +320,10 @@ class AsyncioClient:
         frame = self.loop.run_until_complete(self.link.rpc(lambda cb: ch.queue_declare("", exclusive=True,
                                                                                          callback=cb)))
         self.reply_q = frame.method.queue
-        # `shape`: func's request headers (the shaped floor): then requests go through the topic
+        # `shape`: func's request headers (the matched floor): then requests go through the topic
         # exchange with mandatory, a per-message TTL and those headers, and replies come by amq.direct
         self.shape = shape
-        self.exchange = SHAPED_EXCHANGE if shape is not None else ""
+        self.exchange = MATCHED_EXCHANGE if shape is not None else ""
         if shape is not None:
             self.loop.run_until_complete(self.link.rpc(lambda cb: ch.queue_bind(self.reply_q, "amq.direct",
                                                                                 routing_key=self.reply_q,
@@ -385,7 +385,7 @@ class AsyncioClient:
         return self.loop.run_until_complete(go())
 
     def _props(self, cid: str) -> BasicProperties:
-        """A request's properties; in func's shape, made afresh per message as func makes them."""
+        """A request's properties; in the matched floor, made afresh per message as func makes them."""
         if self.shape is None:
             return BasicProperties(reply_to=self.reply_q, correlation_id=cid)
         return BasicProperties(content_type="amqp/binary", reply_to=self.reply_q, correlation_id=cid,
@@ -457,7 +457,7 @@ class Bench:
         self.setup: dict[str, float] = {}
         self.made_keys = 0
         self.sizes: dict[str, int] = {}
-        self.shape: dict[str, Any] = {}  # func's request headers, values of the same sizes (the shaped floor)
+        self.shape: dict[str, Any] = {}  # func's request headers, values of the same sizes (the matched floor)
         self.host_lines: list[str] = []
         self.confs: list[str] = []
 
@@ -507,7 +507,7 @@ class Bench:
 
     def start_floors(self, reply_size: int) -> None:
         """The bare pika servers, answering with bodies of the size of func's reply; those of the
-        shaped floor also with headers of the sizes of a minion's."""
+        matched floor also with headers of the sizes of a minion's."""
         assert self.fleet is not None
         t0 = time.perf_counter()
         me = str(Path(__file__).resolve())
@@ -525,7 +525,7 @@ class Bench:
             waits.append(p)
             return p
 
-        for kind in (*KINDS, SHAPED):
+        for kind in (*KINDS, MATCHED):
             self.floor_single[kind] = spawn(kind, [f"floor.{kind}.one"], f"{kind}-one")
             if self.names:
                 self.floor_fan[kind] = [spawn(kind, [f"floor.{kind}.{n}" for n in part], f"{kind}-fan{i}")
@@ -688,35 +688,35 @@ def floor_fanout(bench: Bench, n: int, body: bytes, warmup: int, runs: int) -> S
     return b
 
 
-def shaped_single(bench: Bench, body: bytes, warmup: int, calls: int) -> Sample:
-    """The bare pika ping-pong in func's AMQP shape (`serve_shaped`, `AsyncioClient(shape=...)`):
+def matched_single(bench: Bench, body: bytes, warmup: int, calls: int) -> Sample:
+    """The bare pika ping-pong with the AMQP features func uses (`serve_matched`, `AsyncioClient(url, shape)`):
     what the broker and pika cost func's requests before any of func's own code runs."""
     c = AsyncioClient(bench.fleet.url, bench.shape)  # type: ignore[union-attr]
     try:
-        q = f"floor.{SHAPED}.one"
+        q = f"floor.{MATCHED}.one"
         c.ping_pong(q, body, warmup)
-        meter = CpuMeter([bench.floor_single[SHAPED].popen.pid])
+        meter = CpuMeter([bench.floor_single[MATCHED].popen.pid])
         meter.start()
-        s = meter.stop(Sample(SHAPED, c.ping_pong(q, body, calls)), calls)
+        s = meter.stop(Sample(MATCHED, c.ping_pong(q, body, calls)), calls)
     finally:
         c.close()
     s.note = "asyncio/asyncio; topic exchange, mandatory, TTL, func's headers, manual acks, amq.direct back"
     return s
 
 
-def shaped_fanout(bench: Bench, n: int, body: bytes, warmup: int, runs: int) -> Sample:
-    """The bare pika fan-out in func's AMQP shape, to as many shaped servers as there are hosts."""
-    queues = [f"floor.{SHAPED}.{name}" for name in bench.names[:n]]
+def matched_fanout(bench: Bench, n: int, body: bytes, warmup: int, runs: int) -> Sample:
+    """The bare pika fan-out with the AMQP features func uses, to as many matched servers as there are hosts."""
+    queues = [f"floor.{MATCHED}.{name}" for name in bench.names[:n]]
     c = AsyncioClient(bench.fleet.url, bench.shape)  # type: ignore[union-attr]
     try:
         for run in range(warmup):
             c.fan_out(queues, body, run)
-        meter = CpuMeter(p.popen.pid for p in bench.floor_fan[SHAPED])
+        meter = CpuMeter(p.popen.pid for p in bench.floor_fan[MATCHED])
         meter.start()
-        s = meter.stop(Sample(SHAPED, [c.fan_out(queues, body, warmup + run) for run in range(runs)]), runs)
+        s = meter.stop(Sample(MATCHED, [c.fan_out(queues, body, warmup + run) for run in range(runs)]), runs)
     finally:
         c.close()
-    s.note = "asyncio/asyncio, func's AMQP shape"
+    s.note = "asyncio/asyncio, the AMQP features func uses"
     return s
 
 
@@ -780,7 +780,7 @@ def measure_single(bench: Bench, plan: Plan) -> dict[str, Sample]:
     body, out = b"x" * bench.sizes["request"], {}
     bare()
     out["floor one"] = floor_single(bench, body, plan.warmup, plan.calls)
-    out["shaped one"] = shaped_single(bench, body, plan.warmup, plan.calls)
+    out["matched one"] = matched_single(bench, body, plan.warmup, plan.calls)
     out["func amqp"] = func_single(bench, "amqp", plan.warmup, plan.calls)
     bare()
     out["func xmlrpc"] = func_single(bench, "xmlrpc", max(5, plan.warmup // 10), plan.xmlrpc_calls)
@@ -800,7 +800,7 @@ def measure_fleet(bench: Bench, plan: Plan) -> dict[str, Sample]:
         runs = plan.runs_large if n >= 1000 else plan.runs_small
         bare()
         out[f"floor fan {n}"] = floor_fanout(bench, n, body, 2, runs)
-        out[f"shaped fan {n}"] = shaped_fanout(bench, n, body, 2, runs)
+        out[f"matched fan {n}"] = matched_fanout(bench, n, body, 2, runs)
         out[f"func fan {n}"] = func_fanout(bench, n, 2, runs)
     return out
 
@@ -831,8 +831,8 @@ def report(bench: Bench, plan: Plan, f: dict[str, Sample], env: dict[str, str], 
 
     ratio_row("one call, AMQP, median", f["func amqp"], f["floor one"], 1.3)
     ratio_row("one call, AMQP, p99", f["func amqp"], f["floor one"], None, "p99")
-    ratio_row("one call, shaped floor / floor", f["shaped one"], f["floor one"], None)
-    ratio_row("one call, AMQP / shaped floor", f["func amqp"], f["shaped one"], None)
+    ratio_row("one call, matched floor / floor", f["matched one"], f["floor one"], None)
+    ratio_row("one call, AMQP / matched floor", f["func amqp"], f["matched one"], None)
     x, a = f["func xmlrpc"], f["func amqp"]
     speedup = x.median / a.median
     rows.append(("one call, XML-RPC / AMQP (speed-up)", _ms(x.median), _ms(a.median), speedup, ">=10x",
@@ -847,8 +847,8 @@ def report(bench: Bench, plan: Plan, f: dict[str, Sample], env: dict[str, str], 
     for n in plan.fanout:
         ratio_row(f"fan-out to {n:,}, median", f[f"func fan {n}"], f[f"floor fan {n}"], 1.5 if n >= 1000 else None)
         if n >= 1000 or n == plan.fanout[-1]:
-            ratio_row(f"fan-out to {n:,}, shaped floor / floor", f[f"shaped fan {n}"], f[f"floor fan {n}"], None)
-            ratio_row(f"fan-out to {n:,} / shaped floor", f[f"func fan {n}"], f[f"shaped fan {n}"], None)
+            ratio_row(f"fan-out to {n:,}, matched floor / floor", f[f"matched fan {n}"], f[f"floor fan {n}"], None)
+            ratio_row(f"fan-out to {n:,} / matched floor", f[f"func fan {n}"], f[f"matched fan {n}"], None)
     hdr = f"{'figure':42} {'func':>10} {'floor':>10} {'ratio':>8} {'goal':>7}  result"
     print(hdr)
     print("-" * len(hdr))
@@ -859,14 +859,14 @@ def report(bench: Bench, plan: Plan, f: dict[str, Sample], env: dict[str, str], 
            "  notes")
     print(hdr)
     print("-" * len(hdr))
-    labels = {"floor one": "floor: bare ping-pong", "shaped one": "shaped floor: ping-pong",
+    labels = {"floor one": "floor: bare ping-pong", "matched one": "matched floor: ping-pong",
               "func amqp": "func one call, AMQP",
               "func xmlrpc": "func one call, XML-RPC", "cli": "func CLI process (m1 ping)",
               "pass": "python3 -c pass", "floor one, fleet": "floor: bare ping-pong (fleet up)",
               "func amqp, fleet": "func one call, AMQP (fleet up)"}
     for n in plan.fanout:
         labels[f"floor fan {n}"] = f"floor: bare fan-out to {n:,}"
-        labels[f"shaped fan {n}"] = f"shaped floor: fan-out to {n:,}"
+        labels[f"matched fan {n}"] = f"matched floor: fan-out to {n:,}"
         labels[f"func fan {n}"] = f"func fan-out to {n:,}"
     for key, label in labels.items():
         if key not in f:
@@ -888,7 +888,7 @@ def report(bench: Bench, plan: Plan, f: dict[str, Sample], env: dict[str, str], 
           "with the broker role's report of it)")
     print("- floor: bare pika, callback-driven, default exchange, no publisher confirms, auto-ack; the best of "
           "the four server/client adapter pairs (BlockingConnection, asyncio)")
-    print("- shaped floor: the same bare pika (asyncio both sides) doing on the wire what func's AMQP does and "
+    print("- matched floor: the same bare pika (asyncio both sides) doing on the wire what func's AMQP does and "
           "nothing else: requests through a topic exchange with mandatory, a per-message TTL and headers of "
           "func's sizes, a prefetch window and manual acks (one per loop turn, as funcd's), replies through "
           "amq.direct with a minion's headers; func's own cost is its ratio to this row, the protocol's is this "
@@ -1070,7 +1070,7 @@ def main() -> int:
                                    "temporary folder, deleted)")
     ap.add_argument("--profile", metavar="DIR", help="then sample both sides with py-spy into DIR and summarize")
     ap.add_argument("--py-spy", default=None, help="the py-spy executable (default: next to python, or on PATH)")
-    ap.add_argument("--serve-floor", choices=(*KINDS, SHAPED), help=argparse.SUPPRESS)
+    ap.add_argument("--serve-floor", choices=(*KINDS, MATCHED), help=argparse.SUPPRESS)
     ap.add_argument("--url", help=argparse.SUPPRESS)
     ap.add_argument("--queues-from", help=argparse.SUPPRESS)
     ap.add_argument("--reply-size", type=int, default=0, help=argparse.SUPPRESS)
@@ -1082,8 +1082,8 @@ def main() -> int:
         reply = b"x" * opts.reply_size
         if opts.serve_floor == "blocking":
             serve_blocking(opts.url, queues, reply)
-        elif opts.serve_floor == SHAPED:
-            asyncio.run(serve_shaped(opts.url, queues, reply, json.loads(opts.reply_headers)))
+        elif opts.serve_floor == MATCHED:
+            asyncio.run(serve_matched(opts.url, queues, reply, json.loads(opts.reply_headers)))
         else:
             asyncio.run(serve_asyncio(opts.url, queues, reply))
         return 0
