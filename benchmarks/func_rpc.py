@@ -323,7 +323,7 @@ class AsyncioClient:
         # `shape`: func's request headers (the matched floor): then requests go through the topic
         # exchange with mandatory, a per-message TTL and those headers, and replies come by amq.direct
         self.shape = shape
-        self.exchange = MATCHED_EXCHANGE if shape is not None else ""
+        self._bare = BasicProperties(reply_to=self.reply_q)
         if shape is not None:
             self.loop.run_until_complete(self.link.rpc(lambda cb: ch.queue_bind(self.reply_q, "amq.direct",
                                                                                 routing_key=self.reply_q,
@@ -334,15 +334,15 @@ class AsyncioClient:
             callback=cb)))
 
     def ping_pong(self, queue: str, body: bytes, n: int) -> list[int]:
-        ch, out = self.link.ch, []
+        out: list[int] = []
         state = {"i": 0, "t0": 0}
 
         async def go() -> None:
             done = self.loop.create_future()
+
             def send() -> None:
-                props = self._props(str(state["i"]))
                 state["t0"] = time.perf_counter_ns()
-                ch.basic_publish(self.exchange, queue, body, props, mandatory=self.shape is not None)
+                self._publish(queue, body, str(state["i"]))
 
             def on_reply(cid: str) -> None:
                 if cid != str(state["i"]):
@@ -362,7 +362,6 @@ class AsyncioClient:
         return out
 
     def fan_out(self, queues: list[str], body: bytes, run: int) -> int:
-        ch = self.link.ch
         prefix = f"f{run}."
 
         async def go() -> int:
@@ -378,18 +377,22 @@ class AsyncioClient:
             self.on_reply = on_reply
             t0 = time.perf_counter_ns()
             for i, q in enumerate(queues):
-                ch.basic_publish(self.exchange, q, body, self._props(f"{prefix}{i}"), mandatory=self.shape is not None)
+                self._publish(q, body, f"{prefix}{i}")
             await asyncio.wait_for(done, 60)
             return time.perf_counter_ns() - t0
 
         return self.loop.run_until_complete(go())
 
-    def _props(self, cid: str) -> BasicProperties:
-        """A request's properties; in the matched floor, made afresh per message as func makes them."""
-        if self.shape is None:
-            return BasicProperties(reply_to=self.reply_q, correlation_id=cid)
-        return BasicProperties(content_type="amqp/binary", reply_to=self.reply_q, correlation_id=cid,
-                               message_id=f"floor.{cid}", expiration="10000", headers=dict(self.shape))
+    def _publish(self, queue: str, body: bytes, cid: str) -> None:
+        """One request; in the matched floor with func's properties, made afresh per message as func
+        makes them, through the topic exchange with `mandatory`."""
+        if self.shape is None:  # one properties object, as bare as it gets (pika marshals it at once)
+            self._bare.correlation_id = cid
+            self.link.ch.basic_publish("", queue, body, self._bare)
+            return
+        props = BasicProperties(content_type="amqp/binary", reply_to=self.reply_q, correlation_id=cid,
+                                message_id=f"floor.{cid}", expiration="10000", headers=dict(self.shape))
+        self.link.ch.basic_publish(MATCHED_EXCHANGE, queue, body, props, mandatory=True)
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -519,9 +522,9 @@ class Bench:
         def spawn(kind: str, queues: list[str], tag: str) -> Process:
             lst = d / f"{tag}.list"
             lst.write_text("\n".join(queues) + "\n")
+            extra = ["--reply-headers", reply_headers] if kind == MATCHED else []
             p = Process([sys.executable, me, "--serve-floor", kind, "--url", self.fleet.url,  # type: ignore[union-attr]
-                         "--queues-from", str(lst), "--reply-size", str(reply_size),
-                         "--reply-headers", reply_headers], f"floor server {tag}")
+                         "--queues-from", str(lst), "--reply-size", str(reply_size), *extra], f"floor server {tag}")
             waits.append(p)
             return p
 

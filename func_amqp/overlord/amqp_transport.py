@@ -16,6 +16,7 @@ import logging
 import os
 import queue
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -431,13 +432,14 @@ class _RequestIds:
     forked child draws a prefix of its own (its parent's counter would give the same ids)."""
 
     def __init__(self) -> None:
-        self._pid = -1
-        self._prefix = ""
-        self._count = itertools.count()
+        self._renew()
+        ref = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: (ids := ref()) is not None and ids._renew())
+
+    def _renew(self) -> None:
+        self._prefix, self._count = os.urandom(8).hex(), itertools.count()
 
     def next(self) -> str:
-        if self._pid != os.getpid():
-            self._pid, self._prefix, self._count = os.getpid(), os.urandom(8).hex(), itertools.count()
         return f"{self._prefix}{next(self._count) & 0xFFFF_FFFF_FFFF_FFFF:016x}"
 
 
